@@ -1,0 +1,85 @@
+"""The application factory. Gunicorn serves the module-level `app` (see gunicorn.conf.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from connexion import FlaskApp
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import Resolver
+from starlette.middleware.cors import CORSMiddleware
+
+from core.config import Settings, load_settings_or_exit
+from core.db import Database, create_db_engine
+from core.errors import register_error_handlers
+from core.logging import configure_logging
+from core.middleware import (
+    AccessLogMiddleware,
+    BodyLimitMiddleware,
+    ContractDocumentsMiddleware,
+    MethodGuardMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
+from core.spec import Contract
+from core.validation import VALIDATORS
+
+
+def create_app(settings: Settings | None = None) -> FlaskApp:
+    settings = settings or load_settings_or_exit()
+    configure_logging(settings)
+    contract = Contract.load()
+    database = Database(create_db_engine(settings))
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FlaskApp(
+        __name__,
+        lifespan=lifespan,
+        resolver=Resolver(function_resolver=contract.resolve_handler),
+        pythonic_params=True,
+        strict_validation=True,
+        validate_responses=settings.app_env != "production",
+        validator_map=VALIDATORS,
+    )
+    for base_path, document in contract.apis():
+        is_main = base_path == contract.base_path
+        # The spec documents are served as written by ContractDocumentsMiddleware, not rebuilt per API.
+        ui = SwaggerUIOptions(serve_spec=False, swagger_ui=is_main, swagger_ui_path="/ui")
+        app.add_api(document, base_path=base_path, swagger_ui_options=ui)
+    database.init_app(app.app)
+    register_error_handlers(app)
+
+    # Outermost first: every response, errors included, passes through all of these.
+    before_errors = MiddlewarePosition.BEFORE_EXCEPTION
+    app.add_middleware(RequestIdMiddleware, position=before_errors)
+    app.add_middleware(AccessLogMiddleware, position=before_errors)
+    app.add_middleware(SecurityHeadersMiddleware, position=before_errors, ui_path=f"{contract.base_path}/ui")
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            position=before_errors,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=sorted({op.method for op in contract.operations}),
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID", "Idempotency-Key", "If-Match"],
+            expose_headers=["X-Request-ID", "Location", "ETag", "Retry-After", "RateLimit", "RateLimit-Policy"],
+            max_age=600,
+        )
+    app.add_middleware(BodyLimitMiddleware, position=before_errors, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(ContractDocumentsMiddleware, position=before_errors, contract=contract)
+    app.add_middleware(MethodGuardMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, contract=contract)
+    return app
+
+
+def __getattr__(name: str) -> FlaskApp:
+    # `app` is built on first access (by gunicorn), not on import: tests import create_app alone.
+    if name == "app":
+        globals()["app"] = application = create_app()
+        return application
+    raise AttributeError(name)

@@ -1,0 +1,169 @@
+"""Domain errors, and the one registry that turns every exception into application/problem+json.
+
+Expected failures raise an `ApiError` subclass, which carries its status and stable `code`. Anything
+else (Connexion's problems, the router's 404/405, undecodable bodies, database outages, bugs) is
+translated by `as_api_error`, so every error response has the same shape, with the request id, and
+never a traceback, SQL or setting.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
+
+from connexion import FlaskApp
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
+
+from core.logging import request_id_var
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+MAX_DETAIL_CHARS = 500  # problem details may echo input: never echo much of it
+MAX_FIELD_ERRORS = 50
+
+
+class FieldError(TypedDict):
+    field: str
+    message: str
+
+
+def truncate(text: str, limit: int = MAX_DETAIL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal_error"
+    title = "Internal Server Error"
+    type = "about:blank"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = list(errors)
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = truncate(self.detail)
+        body["code"] = self.code
+        body["requestId"] = request_id_var.get() or "-"
+        if self.errors:
+            body["errors"] = [
+                {"field": truncate(e["field"], 200), "message": truncate(e["message"], 300)}
+                for e in self.errors[:MAX_FIELD_ERRORS]
+            ]
+        return body
+
+    def encode(self) -> tuple[int, dict[str, str], bytes]:
+        """Status, headers and body of the problem response."""
+        headers = {**self.headers, "Content-Type": PROBLEM_JSON}
+        return self.status, headers, json.dumps(self.body()).encode()
+
+
+class ValidationFailed(ApiError):
+    status, code, title, type = 400, "validation_error", "Request validation failed", "/problems/validation-error"
+
+
+class MalformedRequest(ApiError):
+    status, code, title, type = 400, "malformed_request", "Malformed request", "/problems/malformed-request"
+
+
+class InvalidCursor(ApiError):
+    status, code, title, type = 400, "invalid_cursor", "Invalid cursor", "/problems/invalid-cursor"
+
+    def __init__(self) -> None:
+        super().__init__("The cursor was not issued by this API or has been altered; start again without it.")
+
+
+class Unauthorized(ApiError):
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+
+class Forbidden(ApiError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(ApiError):
+    status, code, title = 404, "not_found", "Not Found"
+
+
+class MethodNotAllowed(ApiError):
+    status, code, title = 405, "method_not_allowed", "Method Not Allowed"
+
+    @classmethod
+    def of(cls, method: str, allowed: frozenset[str]) -> MethodNotAllowed:
+        return cls(f"{method} is not allowed here", headers={"Allow": ", ".join(sorted(allowed))})
+
+
+class PayloadTooLarge(ApiError):
+    status, code, title = 413, "payload_too_large", "Payload Too Large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported Media Type"
+
+
+class ServiceUnavailable(ApiError):
+    status, code, title = 503, "service_unavailable", "Service Unavailable"
+    retry_after_seconds = 5
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(self.retry_after_seconds)})
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code, title, type = "database_unavailable", "Database unavailable", "/problems/database-unavailable"
+
+
+# Connexion raises its own problems for what it checks itself; they map onto ours by status.
+_BY_STATUS: dict[int, type[ApiError]] = {
+    cls.status: cls
+    for cls in (ValidationFailed, Unauthorized, Forbidden, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType)
+}
+
+
+def as_api_error(exc: Exception, path: str) -> ApiError:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, HTTPException) and exc.status_code == 404:
+        return NotFound(f"No resource at {truncate(path, 200)}")
+    if isinstance(exc, HTTPException) and exc.status_code in _BY_STATUS:
+        detail = getattr(exc, "detail", None)
+        error = _BY_STATUS[exc.status_code](str(detail) if detail else None, headers=getattr(exc, "headers", None))
+        if isinstance(error, ValidationFailed) and isinstance(exc, ProblemException) and exc.detail:
+            error.errors = [{"field": "body", "message": str(exc.detail)}]
+        return error
+    if isinstance(exc, UnicodeDecodeError):
+        return MalformedRequest("The request body is not valid UTF-8")
+    if isinstance(exc, (OperationalError, PoolTimeoutError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        log.warning("database unavailable: %s", type(getattr(exc, "orig", exc)).__name__)
+        return DatabaseUnavailable("The database is not answering; try again shortly.")
+    log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+    return ApiError()
+
+
+def _handle(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    status, headers, body = as_api_error(exc, request.url.path).encode()
+    return ConnexionResponse(status_code=status, mimetype=PROBLEM_JSON, headers=headers, body=body)
+
+
+def register_error_handlers(app: FlaskApp) -> None:
+    for exception_class in (Exception, HTTPException, ProblemException):
+        app.add_error_handler(exception_class, _handle)

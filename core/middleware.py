@@ -1,0 +1,207 @@
+"""ASGI middleware around Connexion: they see every response, Connexion's own errors included."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any, ClassVar
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.errors import MalformedRequest, MethodNotAllowed, PayloadTooLarge
+from core.logging import request_id_var
+from core.spec import Contract
+
+access_log = logging.getLogger("switchboard.access")
+
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+async def _send_problem(error: PayloadTooLarge | MalformedRequest, scope: Scope, receive: Receive, send: Send) -> None:
+    status, headers, body = error.encode()
+    await Response(content=body, status_code=status, headers=headers)(scope, receive, send)
+
+
+class RequestIdMiddleware:
+    """Keeps the caller's X-Request-ID if it is sane, else makes one; echoes it and exposes it to logs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        offered = Headers(scope=scope).get("x-request-id", "")
+        request_id = offered if _SANE_REQUEST_ID.fullmatch(offered) else str(uuid.uuid4())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = request_id
+            await send(message)
+
+        token = request_id_var.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+class AccessLogMiddleware:
+    """One line per request: method, path, operationId, status and duration."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500  # what the server answers if the app fails before it starts a response
+        extensions = scope.setdefault("extensions", {})
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            access_log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "operationId": extensions.get("connexion_routing", {}).get("operation_id"),
+                    "status": status,
+                    "durationMs": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+
+class SecurityHeadersMiddleware:
+    """The guidelines' security headers on every response; Swagger UI gets the CSP it needs to run."""
+
+    COMMON: ClassVar[dict[str, str]] = {
+        "X-Content-Type-Options": "nosniff",
+        "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+    }
+    API_CSP = "default-src 'none'; frame-ancestors 'none'"
+    UI_CSP = "frame-ancestors 'none'"
+
+    def __init__(self, app: ASGIApp, *, ui_path: str) -> None:
+        self.app = app
+        self.ui_path = ui_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        csp = self.UI_CSP if scope["path"].startswith(self.ui_path) else self.API_CSP
+        request_headers = Headers(scope=scope)
+        carries_credentials = "authorization" in request_headers or "x-api-key" in request_headers
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.update(self.COMMON)
+                headers["Content-Security-Policy"] = csp
+                if carries_credentials:
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimitMiddleware:
+    """Answers 413 for a body over the limit before anything reads or parses it.
+
+    A declared Content-Length is checked up front. A chunked body is read up to the limit, then
+    replayed to the app; bodies here are small, so holding one in memory is cheap.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                return await _send_problem(MalformedRequest("Content-Length is not a number"), scope, receive, send)
+            if int(declared) > self.max_body_bytes:
+                return await _send_problem(self._too_large(), scope, receive, send)
+            return await self.app(scope, receive, send)
+        if "chunked" not in headers.get("transfer-encoding", "").lower():
+            return await self.app(scope, receive, send)
+
+        messages: list[Message] = []
+        received = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                return await _send_problem(self._too_large(), scope, receive, send)
+            if not message.get("more_body", False):
+                break
+
+        replay = iter(messages)
+
+        async def replaying_receive() -> Message:
+            return next(replay, None) or await receive()
+
+        await self.app(scope, replaying_receive, send)
+
+
+class ContractDocumentsMiddleware:
+    """Serves the spec: {base}/openapi.json (parsed) and {base}/openapi.yaml (the file as written)."""
+
+    def __init__(self, app: ASGIApp, *, contract: Contract) -> None:
+        self.app = app
+        base = contract.base_path
+        self.documents: dict[str, tuple[bytes, str]] = {
+            f"{base}/openapi.json": (json.dumps(contract.document, default=str).encode(), "application/json"),
+            f"{base}/openapi.yaml": (contract.text.encode(), "application/yaml"),
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        document: Any = self.documents.get(scope["path"]) if scope["type"] == "http" else None
+        if document is None or scope["method"] not in ("GET", "HEAD"):
+            return await self.app(scope, receive, send)
+        body, media_type = document
+        await Response(content=body, media_type=media_type)(scope, receive, send)
+
+
+class MethodGuardMiddleware:
+    """405 with the spec's `Allow` for a method the spec does not declare on a path it has.
+
+    Runs before Connexion's router, which would list one route's methods only and would answer HEAD
+    for every GET; the raised problem goes through the error registry like any other.
+    """
+
+    def __init__(self, app: ASGIApp, *, contract: Contract) -> None:
+        self.app = app
+        self.contract = contract
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            allowed = self.contract.allowed_methods(scope["path"])
+            if allowed is not None and scope["method"] not in allowed:
+                raise MethodNotAllowed.of(scope["method"], allowed)
+        await self.app(scope, receive, send)

@@ -1,0 +1,19 @@
+"""Operations tagged Health."""
+
+from __future__ import annotations
+
+from core.db import database
+from core.health import readiness, service_health
+from core.http import JSON, Response
+
+
+def get_liveness() -> Response:
+    return {"status": "ok"}, 200, JSON
+
+
+def get_readiness() -> Response:
+    return readiness(database()), 200, JSON
+
+
+def get_health() -> Response:
+    return service_health(database()), 200, JSON

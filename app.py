@@ -28,10 +28,11 @@ from core.spec import Contract
 from core.validation import VALIDATORS
 
 
-def create_app(settings: Settings | None = None) -> FlaskApp:
+def create_app(settings: Settings | None = None, contract: Contract | None = None) -> FlaskApp:
+    """The app for `settings` (default: from the environment) serving `contract` (default: our spec)."""
     settings = settings or load_settings_or_exit()
     configure_logging(settings)
-    contract = Contract.load()
+    contract = contract or Contract.load()
     database = Database(create_db_engine(settings))
 
     @asynccontextmanager

@@ -1,5 +1,7 @@
 """Gunicorn settings, from the same validated settings as the app (an invalid value exits with 2)."""
 
+from typing import Any
+
 from core.config import load_settings_or_exit
 
 _settings = load_settings_or_exit()
@@ -37,3 +39,7 @@ logconfig_dict = {
         "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
     },
 }
+
+
+def when_ready(server: Any) -> None:
+    server.log.info("Swagger UI: http://localhost:%s/api/v1/ui/", _settings.port)

@@ -39,11 +39,12 @@ def _path_pattern(template: str) -> re.Pattern[str]:
 class Contract:
     text: str  # the YAML exactly as written, served at {base}/openapi.yaml
     document: dict[str, Any] = field(repr=False)
+    handler_package: str = "handlers"
 
     @classmethod
-    def load(cls, path: Path = SPEC_PATH) -> Contract:
+    def load(cls, path: Path = SPEC_PATH, handler_package: str = "handlers") -> Contract:
         text = path.read_text(encoding="utf-8")
-        return cls(text=text, document=yaml.safe_load(text))
+        return cls(text=text, document=yaml.safe_load(text), handler_package=handler_package)
 
     @property
     def base_path(self) -> str:
@@ -95,7 +96,7 @@ class Contract:
         """`listPlans` tagged `Catalog` is served by `handlers.catalog.list_plans`."""
         for op in self.operations:
             if op.operation_id == operation_id:
-                return f"handlers.{_snake_case(op.tag)}.{_snake_case(operation_id)}"
+                return f"{self.handler_package}.{_snake_case(op.tag)}.{_snake_case(operation_id)}"
         raise LookupError(f"operationId {operation_id!r} is not in the spec")
 
     def resolve_handler(self, operation_id: str) -> Callable[..., Any]:

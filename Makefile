@@ -1,0 +1,63 @@
+# The index of everything a developer (and CI) runs. `make run` and `make test` set everything up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run dev migrate load-catalog test check lint fmt typecheck spec-check pytest fuzz bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed (PYTHON=$(PYTHON))" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(INSTALLED) ## Create .venv with every dependency
+
+migrate: $(INSTALLED) ## Apply migrations to DATABASE_URL (default: SQLite in var/)
+	$(BIN)/alembic upgrade head
+
+load-catalog: migrate ## Load data/catalog.yaml into the database (idempotent)
+	$(BIN)/python -m core.catalog
+
+run: load-catalog ## Serve on PORT (default 3001) with gunicorn; Swagger UI at /api/v1/ui/
+	$(BIN)/gunicorn -c gunicorn.conf.py
+
+dev: load-catalog ## Like run, one worker, reloading on code changes
+	WEB_CONCURRENCY=1 LOG_FORMAT=console $(BIN)/gunicorn -c gunicorn.conf.py --reload
+
+test: $(INSTALLED) ## Everything CI runs: lint, types, spec, unit/integration/contract tests, live fuzz
+	scripts/with-postgres $(MAKE) --no-print-directory check
+
+check: lint typecheck spec-check pytest fuzz
+
+lint: $(INSTALLED) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(INSTALLED) ## Format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(INSTALLED) ## mypy on the application code
+	$(BIN)/mypy
+
+spec-check: $(INSTALLED) ## Validate openapi/openapi.yaml
+	$(BIN)/openapi-spec-validator openapi/openapi.yaml
+
+pytest: $(INSTALLED) ## Unit, integration and contract tests (integration needs DATABASE_URL=postgresql...)
+	$(BIN)/pytest
+
+fuzz: $(INSTALLED) ## Schemathesis against the live gunicorn server (needs PostgreSQL)
+	scripts/live-fuzz
+
+bench: $(INSTALLED) ## Throughput and latency of gunicorn on PostgreSQL with 10,000 plans (wrk)
+	scripts/with-postgres scripts/bench
+
+clean: ## Remove the venv, the SQLite database and reports
+	rm -rf $(VENV) var reports .pytest_cache .mypy_cache .ruff_cache .hypothesis

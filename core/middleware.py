@@ -124,7 +124,7 @@ class BodyLimitMiddleware:
     """Answers 413 for a body over the limit before anything reads or parses it.
 
     A declared Content-Length is checked up front. A chunked body is read up to the limit, then
-    replayed to the app; bodies here are small, so holding one in memory is cheap.
+    replayed to the app with its length (bodies here are small, so holding one in memory is cheap).
     """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
@@ -148,23 +148,31 @@ class BodyLimitMiddleware:
         if "chunked" not in headers.get("transfer-encoding", "").lower():
             return await self.app(scope, receive, send)
 
-        messages: list[Message] = []
+        chunks: list[bytes] = []
         received = 0
-        while True:
+        more_body = True
+        while more_body:
             message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            received += len(message.get("body", b""))
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
             if received > self.max_body_bytes:
                 return await _send_problem(self._too_large(), scope, receive, send)
-            if not message.get("more_body", False):
-                break
+            more_body = message.get("more_body", False)
 
-        replay = iter(messages)
+        # Replayed whole, with the Content-Length that Connexion's body validation relies on.
+        body = b"".join(chunks)
+        headers = [(k, v) for k, v in scope["headers"] if k not in (b"transfer-encoding", b"content-length")]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
+        replayed = False
 
         async def replaying_receive() -> Message:
-            return next(replay, None) or await receive()
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replaying_receive, send)
 

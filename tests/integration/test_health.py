@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from connexion import FlaskApp
+from sqlalchemy import text
+from starlette.testclient import TestClient
+
+from app import create_app
+from core.config import Settings
+from tests.conftest import database_of
+
+
+def test_liveness_answers_while_the_process_runs(client: TestClient) -> None:
+    response = client.get("/health-check/liveness")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_ready_when_the_database_answers_at_the_head_revision(client: TestClient, app: FlaskApp) -> None:
+    response = client.get("/health-check/readiness")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "database": "ok", "schemaRevision": database_of(app).head_revision}
+
+
+@pytest.fixture
+def schema_behind(app: FlaskApp) -> Iterator[None]:
+    engine = database_of(app).engine
+    with engine.begin() as connection:
+        head = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+        connection.execute(text("UPDATE alembic_version SET version_num = 'older'"))
+    yield
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": head})
+
+
+@pytest.mark.usefixtures("schema_behind")
+def test_not_ready_while_the_schema_is_behind(client: TestClient) -> None:
+    response = client.get("/health-check/readiness")
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["code"] == "service_unavailable"
+
+
+@pytest.fixture(scope="module")
+def app_without_database(settings: Settings) -> FlaskApp:
+    # A port nothing listens on: connection refused, as when the database is down.
+    return create_app(settings.model_copy(update={"database_url": "postgresql+psycopg2://nobody@127.0.0.1:9/none"}))
+
+
+def test_not_ready_and_degraded_without_a_database(app_without_database: FlaskApp) -> None:
+    client = app_without_database.test_client()
+
+    readiness = client.get("/health-check/readiness")
+    health = client.get("/api/v1/health")
+    plans = client.get("/api/v1/plans")
+
+    assert readiness.status_code == 503
+    assert readiness.headers["retry-after"] == "5"
+    assert readiness.json()["code"] == "database_unavailable"
+    assert health.status_code == 200
+    assert health.json()["status"] == "degraded"
+    assert health.json()["database"] == "unavailable"
+    assert plans.status_code == 503
+    assert plans.json()["code"] == "database_unavailable"
+    assert "127.0.0.1" not in plans.text
+    assert client.get("/health-check/liveness").status_code == 200
+
+
+def test_health_reports_version_uptime_and_database(client: TestClient) -> None:
+    body = client.get("/api/v1/health").json()
+
+    assert body["status"] == "ok"
+    assert body["database"] == "ok"
+    assert body["version"] == "0.1.0"
+    assert body["uptimeSeconds"] >= 0

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+import pytest
+from starlette.testclient import TestClient
+
+from app import create_app
+from core.config import Settings
+from core.logging import JsonFormatter
+
+
+def test_a_sane_request_id_is_kept(client: TestClient) -> None:
+    response = client.get("/health-check/liveness", headers={"X-Request-ID": "abc.DEF_123-x"})
+
+    assert response.headers["x-request-id"] == "abc.DEF_123-x"
+
+
+@pytest.mark.parametrize("offered", ["", "x" * 65, "has space", "semi;colon", "ünïcode"])
+def test_an_insane_request_id_is_replaced_by_a_uuid(client: TestClient, offered: str) -> None:
+    response = client.get("/health-check/liveness", headers={"X-Request-ID": offered.encode("utf-8")})  # type: ignore[dict-item]
+
+    assert uuid.UUID(response.headers["x-request-id"])
+
+
+def test_every_response_has_a_request_id_and_security_headers(client: TestClient) -> None:
+    for response in (client.get("/api/v1/health"), client.get("/api/v1/nowhere"), client.post("/api/v1/plans")):
+        assert response.headers["x-request-id"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["strict-transport-security"].startswith("max-age=")
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+
+
+def test_swagger_ui_is_served_with_a_csp_that_lets_it_run(client: TestClient) -> None:
+    response = client.get("/api/v1/ui/")
+
+    assert response.status_code == 200
+    assert "swagger-ui" in response.text
+    assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert client.get("/api/v1/ui/swagger-ui-bundle.js").status_code == 200
+
+
+def test_the_spec_is_served_as_json_and_as_the_yaml_file_written(client: TestClient) -> None:
+    from core.spec import SPEC_PATH
+
+    as_json = client.get("/api/v1/openapi.json")
+    as_yaml = client.get("/api/v1/openapi.yaml")
+
+    assert as_json.json()["openapi"] == "3.0.3"
+    assert "/health-check/liveness" in as_json.json()["paths"]
+    assert as_yaml.headers["content-type"].startswith("application/yaml")
+    assert as_yaml.content == SPEC_PATH.read_bytes()
+
+
+def test_responses_to_credentialed_requests_are_not_stored(client: TestClient) -> None:
+    response = client.get("/api/v1/health", headers={"Authorization": "Bearer x"})
+
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_cors_is_off_unless_origins_are_configured(client: TestClient, settings: Settings) -> None:
+    preflight = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}
+
+    assert "access-control-allow-origin" not in client.options("/api/v1/plans", headers=preflight).headers
+
+    cors_app = create_app(settings.model_copy(update={"cors_origins": ("https://app.example.com",)}))
+    with cors_app.test_client() as cors_client:
+        answer = cors_client.options("/api/v1/plans", headers=preflight)
+        simple = cors_client.get("/health-check/liveness", headers={"Origin": "https://evil.example"})
+    assert answer.status_code == 200
+    assert answer.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert "access-control-allow-origin" not in simple.headers
+
+
+def test_one_access_log_line_per_request(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="switchboard.access"):
+        response = client.get("/api/v1/plans?limit=1", headers={"X-Request-ID": "trace-me"})
+
+    lines = [r for r in caplog.records if r.name == "switchboard.access"]
+    assert len(lines) == 1
+    entry = json.loads(JsonFormatter().format(lines[0]))
+    assert entry["requestId"] == "trace-me" == response.headers["x-request-id"]
+    assert entry["level"] == "info"
+    assert entry["time"].endswith("+00:00")
+    assert {k: entry[k] for k in ("method", "path", "operationId", "status")} == {
+        "method": "GET",
+        "path": "/api/v1/plans",
+        "operationId": "listPlans",
+        "status": 200,
+    }
+    assert entry["durationMs"] >= 0

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from connexion import FlaskApp
+from sqlalchemy import create_engine, inspect
+
+from core.db import PROJECT_ROOT, alembic_config
+from models import Base
+from tests.conftest import database_of
+
+
+def test_models_and_migrations_agree_on_postgresql(app: FlaskApp) -> None:
+    with database_of(app).engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
+        differences = compare_metadata(context, Base.metadata)
+
+    assert differences == []
+
+
+def test_the_plan_country_link_keeps_its_legacy_column_name(app: FlaskApp) -> None:
+    columns = {c["name"] for c in inspect(database_of(app).engine).get_columns("external_plan_countries")}
+
+    assert columns == {"external_plan_uuid", "country_code"}
+
+
+def test_migrations_also_build_the_embedded_sqlite_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'switchboard.db'}"
+
+    command.upgrade(alembic_config(url), "head")
+
+    engine = create_engine(url)
+    assert set(inspect(engine).get_table_names()) == {*Base.metadata.tables, "alembic_version"}
+    engine.dispose()
+
+
+def test_migrations_are_forward_only_with_one_head() -> None:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+    assert len(script.get_heads()) == 1
+    for revision in script.walk_revisions():
+        source = Path(revision.path).read_text()
+        assert "def downgrade" not in source, revision.path
+    assert "def downgrade" not in (PROJECT_ROOT / "migrations" / "script.py.mako").read_text()

@@ -22,6 +22,7 @@ from core.middleware import (
     ContractDocumentsMiddleware,
     MethodGuardMiddleware,
     RequestIdMiddleware,
+    RoutedOnlyMiddleware,
     SecurityHeadersMiddleware,
 )
 from core.spec import Contract
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     app.add_middleware(BodyLimitMiddleware, position=before_errors, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ContractDocumentsMiddleware, position=before_errors, contract=contract)
     app.add_middleware(MethodGuardMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, contract=contract)
+    app.add_middleware(RoutedOnlyMiddleware, position=MiddlewarePosition.BEFORE_SECURITY)
     return app
 
 

@@ -7,7 +7,7 @@ from core.config import load_settings_or_exit
 _settings = load_settings_or_exit()
 
 wsgi_app = "app:app"
-bind = [f"0.0.0.0:{_settings.port}"]  # noqa: S104 - a container's port; publish it deliberately
+bind = [f"0.0.0.0:{_settings.port}"]
 workers = _settings.web_concurrency
 worker_class = "uvicorn_worker.UvicornWorker"
 # SIGTERM: stop accepting, let in-flight requests finish for up to graceful_timeout, then run the

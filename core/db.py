@@ -15,7 +15,7 @@ import flask
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Settings
@@ -41,7 +41,8 @@ def create_db_engine(settings: Settings) -> Engine:
         pool_recycle=1800,
         connect_args={
             "connect_timeout": 5,
-            "application_name": "switchboard",
+            # Names our connections in pg_stat_activity; `?application_name=` in the URL overrides it.
+            "application_name": make_url(settings.database_url).query.get("application_name", "switchboard"),
             "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
         },
     )

@@ -137,11 +137,11 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 }
 
 
-def as_api_error(exc: Exception, path: str) -> ApiError:
+def as_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, HTTPException) and exc.status_code == 404:
-        return NotFound(f"No resource at {truncate(path, 200)}")
+        return NotFound("No resource at this path")
     if isinstance(exc, HTTPException) and exc.status_code in _BY_STATUS:
         detail = getattr(exc, "detail", None)
         error = _BY_STATUS[exc.status_code](str(detail) if detail else None, headers=getattr(exc, "headers", None))
@@ -160,7 +160,7 @@ def as_api_error(exc: Exception, path: str) -> ApiError:
 
 
 def _handle(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    status, headers, body = as_api_error(exc, request.url.path).encode()
+    status, headers, body = as_api_error(exc).encode()
     return ConnexionResponse(status_code=status, mimetype=PROBLEM_JSON, headers=headers, body=body)
 
 

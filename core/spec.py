@@ -32,7 +32,7 @@ def _snake_case(name: str) -> str:
 def _path_pattern(template: str) -> re.Pattern[str]:
     parts = re.split(r"(\{[^}/]+\})", template)
     regex = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
-    return re.compile(f"^{regex}$")
+    return re.compile(regex)
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ class Contract:
     def allowed_methods(self, path: str) -> frozenset[str] | None:
         """The methods the spec declares for a concrete request path, or None if no path matches."""
         for pattern, allowed in self._routes:
-            if pattern.match(path):
+            if pattern.fullmatch(path):
                 return allowed
         return None
 

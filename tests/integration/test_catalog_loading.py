@@ -39,8 +39,10 @@ def test_a_changed_plan_is_updated_and_a_removed_one_deactivated(db: Session) ->
 
     assert result == {"countries": 0, "plans": 1, "deactivated": 1}
     plan = db.get(ExternalPlan, uuid.UUID(kept["id"]))
-    assert plan is not None and plan.monthly_price_minor == kept["monthlyPriceMinor"]
+    assert plan is not None
+    assert plan.monthly_price_minor == kept["monthlyPriceMinor"]
     links = db.scalars(select(ExternalPlanCountry.country_code).where(ExternalPlanCountry.external_plan_id == plan.id))
     assert sorted(links) == ["CA", "US"]
     withdrawn = db.get(ExternalPlan, uuid.UUID(removed["id"]))
-    assert withdrawn is not None and withdrawn.active is False
+    assert withdrawn is not None
+    assert withdrawn.active is False

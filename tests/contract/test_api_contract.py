@@ -1,0 +1,37 @@
+"""Schemathesis over every operation, in-process (ASGI), with every check and response validation on.
+
+The live fuzz (scripts/live-fuzz) runs the same against gunicorn, adding the stateful phase.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from connexion import FlaskApp
+from hypothesis import HealthCheck, settings
+from schemathesis import Case
+from sqlalchemy.orm import Session
+
+import tests.contract.schemathesis_hooks  # noqa: F401 - registers the hooks
+from core.catalog import read_catalog, sync_catalog
+from tests.conftest import database_of, empty_tables
+
+
+@pytest.fixture(scope="module")
+def api_schema(app: FlaskApp) -> Iterator[schemathesis.BaseSchema]:
+    with Session(database_of(app).engine) as session:
+        sync_catalog(session, read_catalog())
+        session.commit()
+    yield schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
+    empty_tables(app)
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_every_operation_keeps_its_contract(case: Case) -> None:
+    case.call_and_validate()

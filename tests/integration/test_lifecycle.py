@@ -1,0 +1,126 @@
+"""The real server: gunicorn with uvicorn workers, started as production starts it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from core.db import PROJECT_ROOT
+
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(url: str, timeout: float = 10) -> int:
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our local server
+        return int(response.status)
+
+
+def wait_until(condition, seconds: float = 20) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"not within {seconds}s: {condition.__doc__ or condition}")
+
+
+@pytest.fixture
+def server(database_url: str, migrated: None, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{database_url}?application_name=lifecycle-test",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "APP_ENV": "test",
+    }
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen([GUNICORN, "-c", "gunicorn.conf.py"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return get(f"{base}/health-check/readiness", timeout=1) == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    try:
+        wait_until(answers)
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        log.close()
+
+
+def test_sigterm_lets_the_in_flight_request_finish_then_stops(
+    server: tuple[subprocess.Popen[bytes], str], database_url: str
+) -> None:
+    process, base = server
+    engine = create_engine(database_url)
+    results: list[int | Exception] = []
+
+    with engine.connect() as blocker:
+        blocker.execute(text("LOCK TABLE external_plans IN ACCESS EXCLUSIVE MODE"))
+        slow = threading.Thread(target=lambda: results.append(get(f"{base}/api/v1/plans")))
+        slow.start()
+
+        def request_waits_on_the_lock() -> bool:
+            query = (
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE application_name = 'lifecycle-test' AND wait_event_type = 'Lock'"
+            )
+            with engine.connect() as probe:
+                return bool(probe.execute(text(query)).scalar())
+
+        wait_until(request_waits_on_the_lock)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(1)
+        with pytest.raises(urllib.error.URLError):  # no longer accepting
+            get(f"{base}/health-check/liveness", timeout=2)
+        assert results == []  # still in flight
+        blocker.rollback()  # the slow request can now finish
+
+    slow.join(timeout=10)
+    assert results == [200]
+    assert process.wait(timeout=20) == 0
+
+    def pool_closed() -> bool:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lifecycle-test'"
+        with engine.connect() as probe:
+            return probe.execute(text(query)).scalar() == 0
+
+    wait_until(pool_closed, seconds=5)
+    engine.dispose()
+
+
+def test_invalid_configuration_stops_gunicorn_before_it_serves() -> None:
+    env = {**os.environ, "PORT": "http", "LOG_FORMAT": "xml", "DB_POOL_SIZE": "3"}
+
+    result = subprocess.run(
+        [GUNICORN, "-c", "gunicorn.conf.py"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    for variable in ("PORT", "LOG_FORMAT", "DB_POOL_SIZE"):
+        assert variable in result.stderr

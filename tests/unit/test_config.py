@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+from core.config import DEFAULT_DATABASE_URL, Settings, load_settings_or_exit
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)  # no developer .env
+    for variable in Settings.model_fields:
+        monkeypatch.delenv(variable.upper(), raising=False)
+
+
+def test_defaults_serve_the_embedded_database_on_3001() -> None:
+    settings = Settings()
+
+    assert settings.port == 3001
+    assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///var/switchboard.db"
+    assert settings.max_body_bytes == 10 * 1024
+    assert settings.db_pool_size >= 10
+    assert settings.cors_origins == ()
+
+
+def test_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "8080")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
+
+    settings = Settings()
+
+    assert settings.port == 8080
+    assert settings.log_level == "DEBUG"
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+
+
+def test_values_come_from_a_dotenv_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / ".env").write_text("MAX_BODY_BYTES=2048\n")
+
+    assert Settings().max_body_bytes == 2048
+
+
+def test_every_bad_variable_is_named_in_one_message_and_the_exit_code_is_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PORT", "seventy")
+    monkeypatch.setenv("APP_ENV", "staging")
+    monkeypatch.setenv("DATABASE_URL", "mysql://db/x")
+    monkeypatch.setenv("CORS_ORIGINS", "example.com")
+
+    with pytest.raises(SystemExit) as exit_info:
+        load_settings_or_exit()
+
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err
+    for variable in ("PORT", "APP_ENV", "DATABASE_URL", "CORS_ORIGINS"):
+        assert f"  {variable}: " in message
+    assert "Traceback" not in message
+
+
+def test_production_refuses_the_embedded_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+
+    with pytest.raises(ValueError, match="production needs PostgreSQL"):
+        Settings()
+
+
+def test_a_pool_smaller_than_the_handler_threads_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_POOL_SIZE", "5")
+
+    with pytest.raises(ValueError, match="greater than or equal to 10"):
+        Settings()

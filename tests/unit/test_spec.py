@@ -1,0 +1,95 @@
+"""The spec is written for customers, SDK generators and fuzzers: hold it to the API guidelines."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from core import __version__
+from core.spec import Contract
+
+CONTRACT = Contract.load()
+OPERATIONS = CONTRACT.operations
+
+
+def _schemas(node: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every schema object in the document, with where it is."""
+    if isinstance(node, dict):
+        if "type" in node and isinstance(node["type"], str):
+            yield where, node
+        for key, value in node.items():
+            yield from _schemas(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _schemas(value, f"{where}/{index}")
+
+
+def _operation(op_id: str) -> dict[str, Any]:
+    for op in OPERATIONS:
+        if op.operation_id == op_id:
+            template = (
+                op.path.removeprefix(CONTRACT.base_path) if op.path.startswith(CONTRACT.base_path + "/") else op.path
+            )
+            return CONTRACT.document["paths"][template][op.method.lower()]  # type: ignore[no-any-return]
+    raise LookupError(op_id)
+
+
+def test_version_of_the_spec_is_the_service_version() -> None:
+    assert CONTRACT.document["openapi"] == "3.0.3"
+    assert CONTRACT.document["info"]["version"] == __version__
+    assert CONTRACT.base_path == "/api/v1"
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.operation_id)
+def test_every_operation_is_documented_for_sdks(op: Any) -> None:
+    definition = _operation(op.operation_id)
+
+    assert re.fullmatch(r"[a-z][a-zA-Z]+", op.operation_id)
+    assert len(definition["tags"]) == 1
+    assert definition["summary"]
+    assert {"400", "500"} <= set(definition["responses"])
+    for status, response in definition["responses"].items():
+        if status.startswith("2"):
+            assert "example" in response["content"]["application/json"], status
+            assert "X-Request-ID" in response["headers"]
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.operation_id)
+def test_every_operation_has_a_handler(op: Any) -> None:
+    assert callable(CONTRACT.resolve_handler(op.operation_id))
+
+
+def test_every_string_integer_and_array_is_bounded() -> None:
+    for where, schema in _schemas(CONTRACT.document):
+        if schema["type"] == "string" and "enum" not in schema:
+            assert "maxLength" in schema, where
+        if schema["type"] == "integer":
+            assert schema.get("format") in ("int32", "int64"), where
+            assert "minimum" in schema, where
+            assert "maximum" in schema, where
+        if schema["type"] == "array":
+            assert "maxItems" in schema, where
+
+
+def test_the_probes_are_served_at_the_root_and_the_rest_under_the_base_path() -> None:
+    apis = dict(CONTRACT.apis())
+
+    assert set(apis) == {"/api/v1", ""}
+    assert set(apis[""]["paths"]) == {"/health-check/liveness", "/health-check/readiness"}
+    assert "/plans/{planId}" in apis["/api/v1"]["paths"]
+    assert all("servers" not in item for item in apis[""]["paths"].values())
+
+
+def test_allowed_methods_match_concrete_paths() -> None:
+    assert CONTRACT.allowed_methods("/api/v1/plans/3b0e7f7c-5b8a-4c0e-9a51-0c7e7d3b9f21") == {"GET"}
+    assert CONTRACT.allowed_methods("/health-check/liveness") == {"GET"}
+    assert CONTRACT.allowed_methods("/api/v1/plans/a/b") is None
+    assert CONTRACT.allowed_methods("/api/v1/health-check/liveness") is None
+
+
+def test_handler_names_follow_the_tag_and_operation_id() -> None:
+    assert CONTRACT.handler_name("listPlans") == "handlers.catalog.list_plans"
+    assert CONTRACT.handler_name("getLiveness") == "handlers.health.get_liveness"

@@ -57,7 +57,8 @@ fuzz: $(INSTALLED) ## Schemathesis against the live gunicorn server (needs Postg
 	scripts/live-fuzz
 
 bench: $(INSTALLED) ## Throughput and latency of gunicorn on PostgreSQL with 10,000 plans (wrk)
-	scripts/with-postgres scripts/bench
+	@command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null 2>&1 || sudo apt-get install -y -qq wrk; }
+	scripts/with-postgres $(BIN)/python scripts/bench.py
 
 clean: ## Remove the venv, the SQLite database and reports
 	rm -rf $(VENV) var reports .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from connexion import FlaskApp
+from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
         __name__,
         lifespan=lifespan,
         resolver=Resolver(function_resolver=contract.resolve_handler),
+        jsonifier=Jsonifier(json, separators=(",", ":")),  # Connexion's default indents every response
         pythonic_params=True,
         strict_validation=True,
         validate_responses=settings.app_env != "production",

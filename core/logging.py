@@ -14,7 +14,13 @@ from core.config import Settings
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is logged as a field.
-_STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# (uvicorn adds `color_message`, a copy of the message with terminal colours.)
+_STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 class RequestIdFilter(logging.Filter):
@@ -55,6 +61,7 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     # Our access log replaces uvicorn's; gunicorn's own lines go through the root handler.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "gunicorn.error", "gunicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

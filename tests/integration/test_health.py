@@ -78,3 +78,28 @@ def test_health_reports_version_uptime_and_database(client: TestClient) -> None:
     assert body["database"] == "ok"
     assert body["version"] == "0.1.0"
     assert body["uptimeSeconds"] >= 0
+
+
+def test_connections_carry_the_statement_timeout_and_pool_settings(app: FlaskApp, settings: Settings) -> None:
+    engine = database_of(app).engine
+
+    with engine.connect() as connection:
+        timeout = connection.execute(text("SHOW statement_timeout")).scalar_one()
+
+    assert timeout == f"{settings.db_statement_timeout_ms // 1000}s"
+    assert engine.pool.size() >= 10  # type: ignore[attr-defined]
+    assert engine.pool._pre_ping  # type: ignore[attr-defined]
+
+
+def test_a_query_over_the_statement_timeout_is_a_503(settings: Settings, app: FlaskApp) -> None:
+    impatient = create_app(settings.model_copy(update={"db_statement_timeout_ms": 200}))
+
+    with database_of(app).engine.connect() as blocker:
+        blocker.execute(text("LOCK TABLE external_plans IN ACCESS EXCLUSIVE MODE"))
+        response = impatient.test_client().get("/api/v1/plans")
+        blocker.rollback()
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["code"] == "database_unavailable"
+    assert "statement" not in response.text

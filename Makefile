@@ -47,8 +47,11 @@ fmt: $(INSTALLED) ## Format and fix what ruff can
 typecheck: $(INSTALLED) ## mypy on the application code
 	$(BIN)/mypy
 
-spec-check: $(INSTALLED) ## Validate openapi/openapi.yaml
+REDOCLY := npx --yes @redocly/cli@2.77.0
+
+spec-check: $(INSTALLED) ## Validate openapi/openapi.yaml and lint it with Redocly's recommended rules
 	$(BIN)/openapi-spec-validator openapi/openapi.yaml
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --format=summary openapi/openapi.yaml
 
 pytest: $(INSTALLED) ## Unit, integration and contract tests (integration needs DATABASE_URL=postgresql...)
 	$(BIN)/pytest

@@ -12,7 +12,6 @@ from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
-from starlette.middleware.cors import CORSMiddleware
 
 from core.config import Settings, load_settings_or_exit
 from core.db import Database, create_db_engine
@@ -23,6 +22,7 @@ from core.middleware import (
     BodyLimitMiddleware,
     ContractDocumentsMiddleware,
     MethodGuardMiddleware,
+    ProblemCORSMiddleware,
     RequestIdMiddleware,
     RoutedOnlyMiddleware,
     SecurityHeadersMiddleware,
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     app.add_middleware(SecurityHeadersMiddleware, position=before_errors, ui_path=f"{contract.base_path}/ui")
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             position=before_errors,
             allow_origins=list(settings.cors_origins),
             allow_methods=sorted({op.method for op in contract.operations}),

@@ -3,11 +3,12 @@
 from typing import Any
 
 from core.config import load_settings_or_exit
+from core.logging import configure_logging
 
 _settings = load_settings_or_exit()
 
 wsgi_app = "app:app"
-bind = [f"0.0.0.0:{_settings.port}"]
+bind = [f"0.0.0.0:{_settings.port}"]  # a container's port: publish it deliberately
 workers = _settings.web_concurrency
 worker_class = "uvicorn_worker.UvicornWorker"
 # SIGTERM: stop accepting, let in-flight requests finish for up to graceful_timeout, then run the
@@ -16,29 +17,12 @@ graceful_timeout = 30
 timeout = 60
 keepalive = 5
 accesslog = None  # the app writes its own access line (core.middleware.AccessLogMiddleware)
-logconfig_dict = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "core.logging.RequestIdFilter"}},
-    "formatters": {
-        "app": {
-            "()": "core.logging.JsonFormatter" if _settings.log_format == "json" else "core.logging.ConsoleFormatter"
-        }
-    },
-    "handlers": {
-        "stdout": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": "app",
-            "filters": ["request_id"],
-        }
-    },
-    "root": {"level": _settings.log_level, "handlers": ["stdout"]},
-    "loggers": {
-        "gunicorn.error": {"level": _settings.log_level, "handlers": [], "propagate": True},
-        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
-    },
-}
+control_socket_disable = True  # unused; it would write a socket into $HOME (read-only in the container)
+
+
+def on_starting(server: Any) -> None:
+    # Gunicorn has installed its own handlers by now; route its lines through ours (JSON, request id).
+    configure_logging(_settings)
 
 
 def when_ready(server: Any) -> None:

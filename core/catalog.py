@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from core.config import load_settings_or_exit
-from core.db import PROJECT_ROOT, Database, create_db_engine
+from core.db import PROJECT_ROOT, Database, create_db_engine, hold_deploy_lock
 from core.logging import configure_logging
 from models import Country, ExternalPlan, ExternalPlanCountry
 
@@ -78,6 +78,7 @@ def main(argv: list[str]) -> None:
     catalog = read_catalog(path)
     database = Database(create_db_engine(settings))
     with database.sessions.begin() as session:
+        hold_deploy_lock(session.connection())
         changes = sync_catalog(session, catalog)
     database.dispose()
     log.info("catalog loaded", extra={"catalogVersion": catalog["version"], "path": str(path), **changes})

@@ -13,7 +13,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///var/switchboard.db"
-SUPPORTED_DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2")
+SUPPORTED_DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "postgres")
 
 
 class Settings(BaseSettings):
@@ -54,10 +54,11 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, url: str) -> str:
-        scheme = url.split("://", 1)[0]
-        if "://" not in url or scheme not in SUPPORTED_DATABASE_SCHEMES:
+        scheme, separator, rest = url.partition("://")
+        if not separator or scheme not in SUPPORTED_DATABASE_SCHEMES:
             raise ValueError(f"must start with one of {', '.join(s + '://' for s in SUPPORTED_DATABASE_SCHEMES)}")
-        return url
+        # Hosting providers hand out postgres:// URLs; SQLAlchemy knows the scheme as postgresql.
+        return f"postgresql://{rest}" if scheme == "postgres" else url
 
     @model_validator(mode="after")
     def _production_needs_postgresql(self) -> Settings:
@@ -76,7 +77,9 @@ def describe_errors(error: ValidationError) -> str:
     for item in error.errors():
         variable = "_".join(str(part) for part in item["loc"]).upper()
         message = item["msg"].removeprefix("Value error, ")
-        if variable:
+        if variable == "DATABASE_URL":  # never echo a password
+            lines.append(f"  {variable}: {message}")
+        elif variable:
             lines.append(f"  {variable}: {message} (got {item['input']!r})")
         else:
             lines.append(f"  {message}")

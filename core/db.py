@@ -15,7 +15,8 @@ import flask
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Settings
@@ -54,6 +55,17 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Any number of replicas may start at once; each migrates and loads the catalog first. On PostgreSQL
+# they take turns (the lock is released at the end of the transaction), so the later ones find nothing
+# to do instead of colliding. SQLite, the single-process development database, needs no lock.
+_DEPLOY_LOCK_KEY = 0x5377_6974_6368  # "Switch"
+
+
+def hold_deploy_lock(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DEPLOY_LOCK_KEY})
+
+
 def alembic_config(database_url: str) -> AlembicConfig:
     config = AlembicConfig(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
@@ -65,10 +77,9 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
-        # Read once: the newest migration the code expects the database to be at.
-        self.head_revision = ScriptDirectory.from_config(
-            alembic_config(engine.url.render_as_string(hide_password=False))
-        ).get_current_head()
+        # Read once: the migrations this code knows, and the newest of them.
+        self.migrations = ScriptDirectory(str(PROJECT_ROOT / "migrations"))
+        self.head_revision = self.migrations.get_current_head()
 
     def init_app(self, app: flask.Flask) -> None:
         app.extensions[_EXTENSION] = self
@@ -80,6 +91,22 @@ class Database:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
             return MigrationContext.configure(connection).get_current_revision()
+
+    def is_behind(self, revision: str | None) -> bool:
+        """Whether the schema at `revision` lacks migrations this code needs.
+
+        A revision this code does not know is newer: a later release migrated first, during a rolling
+        deploy. Migrations are additive until no release needs the old shape, so this code still works.
+        """
+        if revision is None:
+            return True
+        if revision == self.head_revision:
+            return False
+        try:
+            self.migrations.get_revision(revision)
+        except CommandError:
+            return False
+        return True
 
     def dispose(self) -> None:
         self.engine.dispose()

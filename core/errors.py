@@ -87,7 +87,11 @@ class InvalidCursor(ApiError):
     status, code, title, type = 400, "invalid_cursor", "Invalid cursor", "/problems/invalid-cursor"
 
     def __init__(self) -> None:
-        super().__init__("The cursor was not issued by this API or has been altered; start again without it.")
+        super().__init__("This is not a cursor this API issued for this list; start again without it.")
+
+
+class CorsRejected(ApiError):
+    status, code, title = 400, "cors_rejected", "CORS preflight refused"
 
 
 class Unauthorized(ApiError):

@@ -23,8 +23,8 @@ def readiness(database: Database) -> dict[str, Any]:
     except SQLAlchemyError as error:
         log.warning("not ready: database unavailable (%s)", type(error).__name__)
         raise DatabaseUnavailable("The database is not answering") from None
-    if revision != database.head_revision:
-        raise ServiceUnavailable(f"The database schema is at {revision}, not {database.head_revision}; migrate it")
+    if database.is_behind(revision):
+        raise ServiceUnavailable("The database schema is older than this release; apply the migrations")
     return {"status": "ready", "database": "ok", "schemaRevision": revision}
 
 

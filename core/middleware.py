@@ -10,10 +10,11 @@ import uuid
 from typing import Any, ClassVar
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import MalformedRequest, MethodNotAllowed, NotFound, PayloadTooLarge
+from core.errors import ApiError, CorsRejected, MalformedRequest, MethodNotAllowed, NotFound, PayloadTooLarge
 from core.logging import request_id_var
 from core.spec import Contract
 
@@ -22,9 +23,13 @@ access_log = logging.getLogger("switchboard.access")
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-async def _send_problem(error: PayloadTooLarge | MalformedRequest, scope: Scope, receive: Receive, send: Send) -> None:
+def _problem_response(error: ApiError) -> Response:
     status, headers, body = error.encode()
-    await Response(content=body, status_code=status, headers=headers)(scope, receive, send)
+    return Response(content=body, status_code=status, headers=headers)
+
+
+async def _send_problem(error: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
+    await _problem_response(error)(scope, receive, send)
 
 
 class RequestIdMiddleware:
@@ -118,6 +123,18 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered as a problem like every other error."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        problem = _problem_response(CorsRejected(bytes(response.body).decode()))
+        problem.headers.update({k: v for k, v in response.headers.items() if k.lower().startswith("access-control")})
+        return problem
 
 
 class BodyLimitMiddleware:

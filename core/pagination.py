@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -25,8 +25,18 @@ class Page(Generic[T]):
 
 
 def encode_cursor(key: Sequence[Any]) -> str:
-    raw = json.dumps([str(value) if isinstance(value, uuid.UUID) else value for value in key])
+    values = [str(value) if isinstance(value, uuid.UUID) else value for value in key]
+    raw = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _is_sane_text(value: str) -> bool:
+    # JSON can carry what no database column holds: NUL, or a lone surrogate that is not encodable.
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
 
 
 def decode_cursor(cursor: str, columns: Sequence[QueryableAttribute[Any]]) -> list[Any]:
@@ -38,7 +48,7 @@ def decode_cursor(cursor: str, columns: Sequence[QueryableAttribute[Any]]) -> li
         for column, value in zip(columns, key, strict=True):
             if isinstance(column.type, Uuid):
                 values.append(uuid.UUID(value))
-            elif isinstance(value, column.type.python_type):
+            elif isinstance(value, column.type.python_type) and (not isinstance(value, str) or _is_sane_text(value)):
                 values.append(value)
             else:
                 raise ValueError("wrong type")
@@ -52,16 +62,19 @@ def paginate(
     statement: Select[T],
     *,
     order_by: Sequence[QueryableAttribute[Any]],
-    key: Callable[[T], Sequence[Any]],
     limit: int,
     cursor: str | None,
 ) -> Page[T]:
-    """One page of `statement` in `order_by` order (which must be unique), after `cursor`."""
+    """One page of `statement` in `order_by` order (which must be unique), after `cursor`.
+
+    `order_by` are attributes of the entity selected; the last row's values of them make the next cursor.
+    """
     if cursor:
         after = decode_cursor(cursor, order_by)
         bound = [literal(value, column.type) for column, value in zip(order_by, after, strict=True)]
         statement = statement.where(tuple_(*order_by) > tuple_(*bound))
     rows = session.scalars(statement.order_by(*order_by).limit(limit + 1)).all()
     if len(rows) > limit:
-        return Page(rows[:limit], encode_cursor(key(rows[limit - 1])))
+        last = rows[limit - 1]
+        return Page(rows[:limit], encode_cursor([getattr(last, attribute.key) for attribute in order_by]))
     return Page(rows, None)

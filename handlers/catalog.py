@@ -7,18 +7,18 @@ import uuid
 from core.db import session
 from core.http import JSON, Response
 from models import Country, ExternalPlan
-from schemas.catalog import CountryListSchema, PlanListSchema, PlanSchema
+from schemas.catalog import country_list_schema, plan_list_schema, plan_schema
 
 
-def list_countries(limit: int = 20, cursor: str | None = None) -> Response:
+def list_countries(limit: int, cursor: str | None = None) -> Response:
     page = Country.page(session(), limit=limit, cursor=cursor)
-    return CountryListSchema().dump(page), 200, JSON
+    return country_list_schema.dump(page), 200, JSON
 
 
-def list_plans(limit: int = 20, cursor: str | None = None, country: str | None = None) -> Response:
+def list_plans(limit: int, cursor: str | None = None, country: str | None = None) -> Response:
     page = ExternalPlan.page_of_active(session(), country=country, limit=limit, cursor=cursor)
-    return PlanListSchema().dump(page), 200, JSON
+    return plan_list_schema.dump(page), 200, JSON
 
 
 def get_plan(plan_id: str) -> Response:
-    return PlanSchema().dump(ExternalPlan.get(session(), uuid.UUID(plan_id))), 200, JSON
+    return plan_schema.dump(ExternalPlan.get(session(), uuid.UUID(plan_id))), 200, JSON

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 from core.config import load_settings_or_exit
+from core.db import hold_deploy_lock
 from models import Base
 
 config = context.config
@@ -40,6 +41,7 @@ def run_migrations_online() -> None:
             connection=connection, target_metadata=target_metadata, render_as_batch=True, compare_type=True
         )
         with context.begin_transaction():
+            hold_deploy_lock(connection)
             context.run_migrations()
 
 

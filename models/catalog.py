@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, String, Uuid, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
+from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column, relationship, selectinload
 
 from core.errors import NotFound
 from core.pagination import Page, paginate
@@ -21,8 +22,12 @@ class Country(Base):
     calling_code: Mapped[str] = mapped_column(String(5))
 
     @classmethod
+    def page_order(cls) -> list[QueryableAttribute[Any]]:
+        return [cls.code]
+
+    @classmethod
     def page(cls, session: Session, *, limit: int, cursor: str | None) -> Page[Country]:
-        return paginate(session, select(cls), order_by=[cls.code], key=lambda c: [c.code], limit=limit, cursor=cursor)
+        return paginate(session, select(cls), order_by=cls.page_order(), limit=limit, cursor=cursor)
 
 
 class ExternalPlan(Base):
@@ -55,8 +60,12 @@ class ExternalPlan(Base):
         return sorted(link.country_code for link in self.country_links)
 
     @classmethod
+    def page_order(cls) -> list[QueryableAttribute[Any]]:
+        return [cls.name, cls.id]
+
+    @classmethod
     def get(cls, session: Session, plan_id: uuid.UUID) -> ExternalPlan:
-        plan = session.scalar(select(cls).where(cls.id == plan_id).options(selectinload(cls.country_links)))
+        plan = session.get(cls, plan_id, options=[selectinload(cls.country_links)])
         if plan is None:
             raise NotFound("Plan not found")
         return plan
@@ -72,9 +81,7 @@ class ExternalPlan(Base):
                     select(ExternalPlanCountry.external_plan_id).where(ExternalPlanCountry.country_code == country)
                 )
             )
-        return paginate(
-            session, statement, order_by=[cls.name, cls.id], key=lambda p: [p.name, p.id], limit=limit, cursor=cursor
-        )
+        return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor)
 
 
 class ExternalPlanCountry(Base):

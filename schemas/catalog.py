@@ -13,21 +13,18 @@ class CountrySchema(Schema):
     calling_code = fields.String(data_key="callingCode")
 
 
-class CapabilitiesSchema(Schema):
-    voice = fields.Boolean()
-    sms = fields.Boolean()
-
-
 class PlanSchema(Schema):
     id = fields.UUID()
     name = fields.String()
     provider = fields.String()
     monthly_price_minor = fields.Integer(data_key="monthlyPriceMinor")
     currency = fields.String()
-    capabilities = fields.Function(lambda plan: CapabilitiesSchema().dump(plan))
+    capabilities = fields.Function(lambda plan: {"voice": plan.voice, "sms": plan.sms})
     countries = fields.List(fields.String(), attribute="country_codes")
     active = fields.Boolean()
 
 
-CountryListSchema = page_schema(CountrySchema)
-PlanListSchema = page_schema(PlanSchema)
+# Instances are stateless once built: build them once, not per request.
+plan_schema = PlanSchema()
+country_list_schema = page_schema(CountrySchema)()
+plan_list_schema = page_schema(PlanSchema)()

@@ -19,10 +19,10 @@ from core.errors import InvalidCursor
 from core.pagination import decode_cursor
 from models import Country, ExternalPlan
 
-# The keyset each paginated operation orders by (as in models/catalog.py).
+# The keyset each paginated operation orders by.
 CURSOR_KEYS: dict[str, list[Any]] = {
-    "listCountries": [Country.code],
-    "listPlans": [ExternalPlan.name, ExternalPlan.id],
+    "listCountries": Country.page_order(),
+    "listPlans": ExternalPlan.page_order(),
 }
 
 

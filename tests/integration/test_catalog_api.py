@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import base64
 import uuid
 
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
+from core.pagination import encode_cursor
 from tests.factories import make_country, make_plan
 
 
@@ -109,11 +111,18 @@ def test_countries_are_listed_by_code_and_paginated(client: TestClient, db: Sess
 
 
 def test_a_forged_cursor_is_a_400_invalid_cursor(client: TestClient) -> None:
-    for cursor in ("abc", "WyJVUyJd", "bm90IGpzb24"):  # garbage; a countries cursor; base64 of non-JSON
-        response = client.get("/api/v1/plans", params={"cursor": cursor})
+    forged = {
+        "abc": "garbage",
+        "WyJVUyJd": "a countries cursor",
+        "bm90IGpzb24": "base64 of text that is not JSON",
+        encode_cursor(["\x00", uuid.uuid4()]): "a NUL, which PostgreSQL cannot take",
+        base64.urlsafe_b64encode(b'["\\udfff","' + str(uuid.uuid4()).encode() + b'"]').decode(): "a lone surrogate",
+    }
+    for cursor, what in forged.items():
+        response = client.get("/api/v1/plans", params={"cursor": cursor.rstrip("=")})
 
-        assert response.status_code == 400, cursor
-        assert response.json()["code"] == "invalid_cursor"
+        assert response.status_code == 400, what
+        assert response.json()["code"] == "invalid_cursor", what
 
 
 def test_limit_out_of_bounds_is_a_400_naming_the_field(client: TestClient) -> None:

@@ -91,12 +91,19 @@ def test_a_valid_body_passes(probe: TestClient) -> None:
     assert response.json() == {"name": "ok", "count": 2}
 
 
-@pytest.mark.parametrize("raw", [b'{"name": "x"', b"{'name': 'x'}", b'{"name": NaN}', b""])
+@pytest.mark.parametrize("raw", [b'{"name": "x"', b"{'name': 'x'}", b'{"name": NaN}', b'{"name": "x"} trailing'])
 def test_malformed_json_is_400(probe: TestClient, raw: bytes) -> None:
     response = probe.post("/api/v1/probe/echo", content=raw, headers={"Content-Type": "application/json"})
 
-    assert response.status_code == 400
-    assert response.json()["code"] in {"malformed_request", "validation_error"}
+    body = assert_problem(response, 400, "malformed_request")
+    assert body["detail"].startswith("The request body is not valid JSON")
+
+
+def test_a_missing_required_body_is_400(probe: TestClient) -> None:
+    response = probe.post("/api/v1/probe/echo", headers={"Content-Type": "application/json"})
+
+    body = assert_problem(response, 400, "validation_error")
+    assert body["errors"][0]["field"] == "body"
 
 
 def test_non_utf8_json_is_400(probe: TestClient) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from connexion import FlaskApp
@@ -26,24 +27,39 @@ def test_ready_when_the_database_answers_at_the_head_revision(client: TestClient
     assert response.json() == {"status": "ready", "database": "ok", "schemaRevision": database_of(app).head_revision}
 
 
-@pytest.fixture
-def schema_behind(app: FlaskApp) -> Iterator[None]:
+@contextmanager
+def schema_at(app: FlaskApp, revision: str | None) -> Iterator[None]:
+    """The database claims to be at `revision` (None: never migrated) for the duration."""
     engine = database_of(app).engine
     with engine.begin() as connection:
         head = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-        connection.execute(text("UPDATE alembic_version SET version_num = 'older'"))
-    yield
-    with engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": head})
+        connection.execute(text("DELETE FROM alembic_version"))
+        if revision:
+            connection.execute(text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("DELETE FROM alembic_version"))
+            connection.execute(text("INSERT INTO alembic_version VALUES (:head)"), {"head": head})
 
 
-@pytest.mark.usefixtures("schema_behind")
-def test_not_ready_while_the_schema_is_behind(client: TestClient) -> None:
-    response = client.get("/health-check/readiness")
+def test_not_ready_while_the_schema_is_not_migrated(client: TestClient, app: FlaskApp) -> None:
+    with schema_at(app, None):
+        response = client.get("/health-check/readiness")
 
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json()["code"] == "service_unavailable"
+    assert database_of(app).head_revision not in response.text
+
+
+def test_still_ready_when_a_newer_release_has_migrated_ahead(client: TestClient, app: FlaskApp) -> None:
+    with schema_at(app, "9999_from_a_newer_release"):
+        response = client.get("/health-check/readiness")
+
+    assert response.status_code == 200
+    assert response.json()["schemaRevision"] == "9999_from_a_newer_release"
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +103,7 @@ def test_connections_carry_the_statement_timeout_and_pool_settings(app: FlaskApp
         timeout = connection.execute(text("SHOW statement_timeout")).scalar_one()
 
     assert timeout == f"{settings.db_statement_timeout_ms // 1000}s"
-    assert engine.pool.size() >= 10  # type: ignore[attr-defined]
+    assert engine.pool.size() == settings.db_pool_size  # type: ignore[attr-defined]
     assert engine.pool._pre_ping  # type: ignore[attr-defined]
 
 

@@ -69,9 +69,14 @@ def test_cors_is_off_unless_origins_are_configured(client: TestClient, settings:
     cors_app = create_app(settings.model_copy(update={"cors_origins": ("https://app.example.com",)}))
     with cors_app.test_client() as cors_client:
         answer = cors_client.options("/api/v1/plans", headers=preflight)
+        refused = cors_client.options("/api/v1/plans", headers=preflight | {"Origin": "https://evil.example"})
         simple = cors_client.get("/health-check/liveness", headers={"Origin": "https://evil.example"})
     assert answer.status_code == 200
     assert answer.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "cors_rejected"
+    assert refused.headers["x-request-id"] == refused.json()["requestId"]
     assert "access-control-allow-origin" not in simple.headers
 
 

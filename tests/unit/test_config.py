@@ -45,7 +45,7 @@ def test_every_bad_variable_is_named_in_one_message_and_the_exit_code_is_2(
 ) -> None:
     monkeypatch.setenv("PORT", "seventy")
     monkeypatch.setenv("APP_ENV", "staging")
-    monkeypatch.setenv("DATABASE_URL", "mysql://db/x")
+    monkeypatch.setenv("DATABASE_URL", "mysql://app:S3cretPass@db/x")
     monkeypatch.setenv("CORS_ORIGINS", "example.com")
 
     with pytest.raises(SystemExit) as exit_info:
@@ -56,6 +56,7 @@ def test_every_bad_variable_is_named_in_one_message_and_the_exit_code_is_2(
     for variable in ("PORT", "APP_ENV", "DATABASE_URL", "CORS_ORIGINS"):
         assert f"  {variable}: " in message
     assert "Traceback" not in message
+    assert "S3cretPass" not in message
 
 
 def test_production_refuses_the_embedded_database(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,3 +71,9 @@ def test_a_pool_smaller_than_the_handler_threads_is_refused(monkeypatch: pytest.
 
     with pytest.raises(ValueError, match="greater than or equal to 10"):
         Settings()
+
+
+def test_a_postgres_url_from_a_hosting_provider_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://app:pw@db:5432/switchboard")
+
+    assert Settings().database_url == "postgresql://app:pw@db:5432/switchboard"

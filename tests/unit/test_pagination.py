@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import base64
 import uuid
 
 import pytest
 
 from core.errors import InvalidCursor
 from core.pagination import decode_cursor, encode_cursor
+from core.spec import Contract
 from models import Country, ExternalPlan
 
-PLAN_KEY = [ExternalPlan.name, ExternalPlan.id]
+PLAN_KEY = ExternalPlan.page_order()
 
 
 def test_a_cursor_decodes_to_the_key_it_was_made_from() -> None:
@@ -29,11 +31,23 @@ def test_a_cursor_decodes_to_the_key_it_was_made_from() -> None:
         encode_cursor([1, str(uuid.uuid4())]),  # wrong type
         "bm90IGpzb24",  # base64 of text that is not JSON
         "_w",  # base64 of a byte that is not UTF-8
+        encode_cursor(["nul \x00 inside", uuid.uuid4()]),  # no database column holds NUL
+        base64.urlsafe_b64encode(b'["\\ud800", "00000000-0000-4000-8000-000000000000"]').decode(),  # lone surrogate
     ],
 )
 def test_a_cursor_we_did_not_issue_is_invalid(cursor: str) -> None:
     with pytest.raises(InvalidCursor):
         decode_cursor(cursor, PLAN_KEY)
+
+
+def test_the_longest_possible_cursor_fits_the_spec() -> None:
+    schema = Contract.load().document["components"]["schemas"]["NextCursor"]
+    longest_name = "\U0001f4de" * 80  # 80 four-byte characters, the most a plan name holds
+
+    cursor = encode_cursor([longest_name, uuid.uuid4()])
+
+    assert len(cursor) <= schema["maxLength"]
+    assert decode_cursor(cursor, PLAN_KEY)[0] == longest_name
 
 
 def test_a_cursor_of_one_collection_is_invalid_for_another() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any, TypedDict
 
 from connexion import FlaskApp
@@ -152,6 +153,8 @@ def as_api_error(exc: Exception) -> ApiError:
         if isinstance(error, ValidationFailed) and isinstance(exc, ProblemException) and exc.detail:
             error.errors = [{"field": "body", "message": str(exc.detail)}]
         return error
+    if isinstance(exc, HTTPException) and 400 <= exc.status_code < 500:
+        return _plain_client_error(exc.status_code)
     if isinstance(exc, UnicodeDecodeError):
         return MalformedRequest("The request body is not valid UTF-8")
     if isinstance(exc, (OperationalError, PoolTimeoutError)) or (
@@ -161,6 +164,14 @@ def as_api_error(exc: Exception) -> ApiError:
         return DatabaseUnavailable("The database is not answering; try again shortly.")
     log.error("unhandled %s", type(exc).__name__, exc_info=exc)
     return ApiError()
+
+
+def _plain_client_error(status: int) -> ApiError:
+    """A 4xx no class of ours names (the framework's own, such as 406): still a problem, never a 500."""
+    phrase = HTTPStatus(status).phrase
+    error = ApiError()
+    error.status, error.title, error.code = status, phrase, phrase.lower().replace(" ", "_").replace("-", "_")
+    return error
 
 
 def _handle(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from core.db import session
-from core.http import JSON, Response
+from core.responses import JSON, Response
 from models import Country, ExternalPlan
 from schemas.catalog import country_list_schema, plan_list_schema, plan_schema
 

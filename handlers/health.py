@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.db import database
 from core.health import readiness, service_health
-from core.http import JSON, Response
+from core.responses import JSON, Response
 
 
 def get_liveness() -> Response:

@@ -67,3 +67,9 @@ def test_router_statuses_become_problems() -> None:
     method_not_allowed = as_api_error(HTTPException(405, headers={"Allow": "GET"}))
     assert method_not_allowed.code == "method_not_allowed"
     assert method_not_allowed.headers["Allow"] == "GET"
+
+
+def test_a_client_error_we_have_no_class_for_stays_a_client_error() -> None:
+    error = as_api_error(HTTPException(406))
+
+    assert (error.status, error.code, error.title) == (406, "not_acceptable", "Not Acceptable")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.db import session
-from core.http import JSON, Response
+from core.responses import JSON, Response
 from models import Country
 
 

@@ -26,5 +26,5 @@ USER switchboard
 EXPOSE 3001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD python scripts/wait_ready.py "http://127.0.0.1:${PORT}/health-check/readiness" 2
-ENTRYPOINT ["scripts/docker-entrypoint"]
+ENTRYPOINT ["/app/scripts/docker-entrypoint"]
 CMD ["gunicorn", "-c", "gunicorn.conf.py"]

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, String, Uuid, func, select
-from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column, relationship, selectinload
+from sqlalchemy.orm import Mapped, QueryableAttribute, Session, joinedload, mapped_column, relationship, selectinload
 
 from core.errors import NotFound
 from core.pagination import Page, paginate
@@ -65,7 +65,7 @@ class ExternalPlan(Base):
 
     @classmethod
     def get(cls, session: Session, plan_id: uuid.UUID) -> ExternalPlan:
-        plan = session.get(cls, plan_id, options=[selectinload(cls.country_links)])
+        plan = session.get(cls, plan_id, options=[joinedload(cls.country_links)])  # one round trip
         if plan is None:
             raise NotFound("Plan not found")
         return plan

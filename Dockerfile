@@ -12,7 +12,7 @@ RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin switc
 WORKDIR /app
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels /wheels/* && rm -rf /wheels
-COPY --chown=switchboard:switchboard alembic.ini app.py gunicorn.conf.py ./
+COPY --chown=switchboard:switchboard alembic.ini app.py gunicorn.conf.py worker.py ./
 COPY --chown=switchboard:switchboard core core
 COPY --chown=switchboard:switchboard handlers handlers
 COPY --chown=switchboard:switchboard models models

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev migrate load-catalog test check lint fmt typecheck spec-check pytest fuzz bench clean
+.PHONY: help install run dev worker migrate load-catalog test check lint fmt typecheck spec-check pytest fuzz bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ run: load-catalog ## Serve on PORT (default 3001) with gunicorn; Swagger UI at /
 
 dev: load-catalog ## Like run, one worker, reloading on code changes
 	WEB_CONCURRENCY=1 LOG_FORMAT=console $(BIN)/gunicorn -c gunicorn.conf.py --reload
+
+worker: migrate ## Run a background-job worker (sends email); run several for more throughput
+	$(BIN)/python worker.py
 
 test: $(INSTALLED) ## Everything CI runs: lint, types, spec, unit/integration/contract tests, live fuzz
 	scripts/with-postgres $(MAKE) --no-print-directory check

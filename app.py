@@ -13,7 +13,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 
-from core.config import Settings, load_settings_or_exit
+from core.config import Settings, attach_settings, load_settings_or_exit
 from core.db import Database, create_db_engine
 from core.errors import register_error_handlers
 from core.logging import configure_logging
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
         # The spec documents are served as written by ContractDocumentsMiddleware, not rebuilt per API.
         ui = SwaggerUIOptions(serve_spec=False, swagger_ui=is_main, swagger_ui_path="/ui")
         app.add_api(document, base_path=base_path, swagger_ui_options=ui)
+    attach_settings(app.app, settings)
     database.init_app(app.app)
     register_error_handlers(app)
 

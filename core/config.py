@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Annotated, Literal
 
+import flask
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -30,6 +31,14 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     max_body_bytes: int = Field(10 * 1024, ge=1, le=10 * 1024 * 1024)
     web_concurrency: int = Field(2, ge=1, le=64)
+    # Email: smtp://user:password@host:port?starttls=true; empty writes .eml files to var/mail/ (not production).
+    mail_url: str = ""
+    mail_from: str = Field("Switchboard <no-reply@switchboard.localhost>", min_length=3, max_length=200)
+    mail_timeout_seconds: float = Field(10, gt=0, le=120)
+    # Background jobs (worker.py).
+    worker_concurrency: int = Field(4, ge=1, le=64)
+    job_visibility_timeout_seconds: int = Field(300, ge=1, le=86_400)
+    job_dead_alert_threshold: int = Field(10, ge=0, le=1_000_000)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -60,15 +69,27 @@ class Settings(BaseSettings):
         # Hosting providers hand out postgres:// URLs; SQLAlchemy knows the scheme as postgresql.
         return f"postgresql://{rest}" if scheme == "postgres" else url
 
+    @field_validator("mail_url")
+    @classmethod
+    def _smtp_url(cls, url: str) -> str:
+        if url and not url.startswith("smtp://"):
+            raise ValueError("must be empty or start with smtp://")
+        return url
+
     @model_validator(mode="after")
-    def _production_needs_postgresql(self) -> Settings:
+    def _production_refuses_development_defaults(self) -> Settings:
         if self.app_env == "production" and self.is_sqlite:
             raise ValueError("DATABASE_URL: production needs PostgreSQL, not the embedded SQLite default")
+        if self.app_env == "production" and not self.mail_url:
+            raise ValueError("MAIL_URL: production needs an SMTP server, not files in var/mail")
         return self
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+_MAY_HOLD_SECRETS = frozenset({"DATABASE_URL", "MAIL_URL"})  # their values are never echoed
 
 
 def describe_errors(error: ValidationError) -> str:
@@ -77,13 +98,25 @@ def describe_errors(error: ValidationError) -> str:
     for item in error.errors():
         variable = "_".join(str(part) for part in item["loc"]).upper()
         message = item["msg"].removeprefix("Value error, ")
-        if variable == "DATABASE_URL":  # never echo a password
+        if variable in _MAY_HOLD_SECRETS:
             lines.append(f"  {variable}: {message}")
         elif variable:
             lines.append(f"  {variable}: {message} (got {item['input']!r})")
         else:
             lines.append(f"  {message}")
     return "Invalid configuration; the service did not start:\n" + "\n".join(lines)
+
+
+_EXTENSION = "switchboard.settings"
+
+
+def attach_settings(app: flask.Flask, settings: Settings) -> None:
+    app.extensions[_EXTENSION] = settings
+
+
+def current_settings() -> Settings:
+    """The settings of the app serving the current request."""
+    return flask.current_app.extensions[_EXTENSION]  # type: ignore[no-any-return]
 
 
 def load_settings_or_exit() -> Settings:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from core import __version__
 from core.db import Database
 from core.errors import DatabaseUnavailable, ServiceUnavailable
+from models import Job
 
 log = logging.getLogger(__name__)
 STARTED = time.monotonic()
@@ -28,15 +29,18 @@ def readiness(database: Database) -> dict[str, Any]:
     return {"status": "ready", "database": "ok", "schemaRevision": revision}
 
 
-def service_health(database: Database) -> dict[str, Any]:
+def service_health(database: Database, *, dead_jobs_alert: int) -> dict[str, Any]:
+    """Degraded when the database is unavailable or more than `dead_jobs_alert` jobs are dead."""
     try:
-        database.schema_revision()
-        database_state = "ok"
+        with database.sessions() as session:
+            jobs: dict[str, int] | None = Job.metrics(session)
     except SQLAlchemyError:
-        database_state = "unavailable"
+        jobs = None
+    healthy = jobs is not None and jobs["dead"] <= dead_jobs_alert
     return {
-        "status": "ok" if database_state == "ok" else "degraded",
+        "status": "ok" if healthy else "degraded",
         "version": __version__,
         "uptimeSeconds": int(time.monotonic() - STARTED),
-        "database": database_state,
+        "database": "ok" if jobs is not None else "unavailable",
+        "jobs": jobs,
     }

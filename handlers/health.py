@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from core.config import current_settings
 from core.db import database
 from core.health import readiness, service_health
 from core.responses import JSON, Response
@@ -16,4 +17,4 @@ def get_readiness() -> Response:
 
 
 def get_health() -> Response:
-    return service_health(database()), 200, JSON
+    return service_health(database(), dead_jobs_alert=current_settings().job_dead_alert_threshold), 200, JSON

@@ -2,5 +2,6 @@
 
 from models.base import Base
 from models.catalog import Country, ExternalPlan, ExternalPlanCountry
+from models.job import Job, JobStatus
 
-__all__ = ["Base", "Country", "ExternalPlan", "ExternalPlanCountry"]
+__all__ = ["Base", "Country", "ExternalPlan", "ExternalPlanCountry", "Job", "JobStatus"]

@@ -99,6 +99,7 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": "2", "APP_ENV": "production", "LOG_LEVEL": "INFO"}
+    env["MAIL_URL"] = "smtp://127.0.0.1:9"  # production requires one; the web processes never send mail
     (ROOT / "reports").mkdir(exist_ok=True)
     log = (ROOT / "reports" / "bench-server.log").open("wb")
     server = subprocess.Popen([BIN / "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT, env=env, stdout=log, stderr=log)  # noqa: S603

@@ -4,32 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from connexion import FlaskApp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from app import create_app
 from core.config import Settings
-from core.spec import Contract
 from models import Country
 from tests.factories import make_country
-
-PROBE_SPEC = Path(__file__).parent / "probe" / "openapi.yaml"
-
-
-@pytest.fixture(scope="module")
-def probe_app(settings: Settings, migrated: None) -> FlaskApp:
-    return create_app(settings, Contract.load(PROBE_SPEC, handler_package="tests.integration.probe"))
-
-
-@pytest.fixture
-def probe(probe_app: FlaskApp) -> Iterator[TestClient]:
-    with probe_app.test_client(raise_server_exceptions=False) as client:
-        yield client
 
 
 def assert_problem(response, status: int, code: str) -> dict:  # type: ignore[no-untyped-def]

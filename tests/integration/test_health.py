@@ -2,14 +2,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from connexion import FlaskApp
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from app import create_app
 from core.config import Settings
+from models import Job, JobStatus
 from tests.conftest import database_of
 
 
@@ -81,19 +84,41 @@ def test_not_ready_and_degraded_without_a_database(app_without_database: FlaskAp
     assert health.status_code == 200
     assert health.json()["status"] == "degraded"
     assert health.json()["database"] == "unavailable"
+    assert health.json()["jobs"] is None
     assert plans.status_code == 503
     assert plans.json()["code"] == "database_unavailable"
     assert "127.0.0.1" not in plans.text
     assert client.get("/health-check/liveness").status_code == 200
 
 
-def test_health_reports_version_uptime_and_database(client: TestClient) -> None:
+def test_health_reports_version_uptime_database_and_jobs(client: TestClient) -> None:
     body = client.get("/api/v1/health").json()
 
     assert body["status"] == "ok"
     assert body["database"] == "ok"
     assert body["version"] == "0.1.0"
     assert body["uptimeSeconds"] >= 0
+    assert body["jobs"] == {"queued": 0, "running": 0, "dead": 0, "oldestQueuedSeconds": 0}
+
+
+def test_health_counts_jobs_and_is_degraded_past_the_dead_job_threshold(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    long_ago = datetime.now(UTC) - timedelta(minutes=2)
+    db.add(Job(kind="k", payload={}, status=JobStatus.QUEUED, run_at=long_ago))
+    db.add(Job(kind="k", payload={}, status=JobStatus.QUEUED, run_at=datetime.now(UTC) + timedelta(hours=1)))
+    db.add_all(
+        Job(kind="k", payload={}, status=JobStatus.DEAD, run_at=long_ago)
+        for _ in range(settings.job_dead_alert_threshold + 1)
+    )
+    db.commit()
+
+    body = client.get("/api/v1/health").json()
+
+    assert body["status"] == "degraded"
+    assert body["jobs"]["queued"] == 2
+    assert body["jobs"]["dead"] == settings.job_dead_alert_threshold + 1
+    assert 115 <= body["jobs"]["oldestQueuedSeconds"] <= 180
 
 
 def test_connections_carry_the_statement_timeout_and_pool_settings(app: FlaskApp, settings: Settings) -> None:

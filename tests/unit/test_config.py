@@ -77,3 +77,24 @@ def test_a_postgres_url_from_a_hosting_provider_is_accepted(monkeypatch: pytest.
     monkeypatch.setenv("DATABASE_URL", "postgres://app:pw@db:5432/switchboard")
 
     assert Settings().database_url == "postgresql://app:pw@db:5432/switchboard"
+
+
+def test_production_refuses_to_write_mail_to_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db/switchboard")
+
+    with pytest.raises(ValueError, match="MAIL_URL: production needs an SMTP server"):
+        Settings()
+
+
+def test_a_mail_url_must_be_smtp_and_is_never_echoed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MAIL_URL", "https://user:Sup3rSecret@mail.example")
+
+    with pytest.raises(SystemExit):
+        load_settings_or_exit()
+
+    message = capsys.readouterr().err
+    assert "MAIL_URL: must be empty or start with smtp://" in message
+    assert "Sup3rSecret" not in message

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from core.db import session
+from core.errors import ValidationFailed
 from core.responses import JSON, Response
-from models import Country
+from models import Country, Job
 
 
 def echo_body(body: dict[str, Any]) -> Response:
@@ -22,3 +23,10 @@ def fail_commit() -> Response:
     session().add(Country(code="NW", name="New", calling_code="+2"))
     session().add(Country(code="US", name="Duplicate", calling_code="+1"))
     return {}, 201, JSON
+
+
+def enqueue_job(fail: bool) -> Response:
+    Job.enqueue(session(), "record", {"from": "a request"})
+    if fail:
+        raise ValidationFailed("the change is refused after its job was enqueued")
+    return {}, 202, JSON

@@ -1,0 +1,119 @@
+"""Durable background jobs: a row written in the same transaction as the change that caused it.
+
+A rolled-back request therefore enqueues nothing, and a committed one never loses its job. Workers
+claim due rows with FOR UPDATE SKIP LOCKED, so any number of them can run side by side; a job whose
+worker died (claimed longer ago than the visibility timeout) is claimed again. Delivery is at least once.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Enum, Index, Integer, String, Text, func, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.base import Base
+
+MAX_ERROR_CHARS = 2000
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"  # waiting for run_at
+    RUNNING = "running"  # claimed by a worker at locked_at
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"  # failed max_attempts times; kept with its last error
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_run_at", "status", "run_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[JobStatus] = mapped_column(
+        Enum(JobStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        default=JobStatus.QUEUED,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @classmethod
+    def enqueue(cls, session: Session, kind: str, payload: dict[str, Any], *, max_attempts: int = 5) -> Job:
+        """Adds the job to `session`: it is committed, or rolled back, with the caller's change."""
+        job = cls(kind=kind, payload=payload, max_attempts=max_attempts, status=JobStatus.QUEUED, run_at=utcnow())
+        session.add(job)
+        return job
+
+    @classmethod
+    def metrics(cls, session: Session) -> dict[str, int]:
+        """Counts by status, and how long the oldest due job has waited (0 when none waits)."""
+        counts = {
+            status: count for status, count in session.execute(select(cls.status, func.count()).group_by(cls.status))
+        }
+        now = utcnow()
+        oldest_due = session.scalar(
+            select(func.min(cls.run_at)).where(cls.status == JobStatus.QUEUED, cls.run_at <= now)
+        )
+        if oldest_due is not None and oldest_due.tzinfo is None:  # SQLite hands back naive datetimes
+            oldest_due = oldest_due.replace(tzinfo=UTC)
+        return {
+            "queued": counts.get(JobStatus.QUEUED, 0),
+            "running": counts.get(JobStatus.RUNNING, 0),
+            "dead": counts.get(JobStatus.DEAD, 0),
+            "oldestQueuedSeconds": int((now - oldest_due).total_seconds()) if oldest_due else 0,
+        }
+
+    @classmethod
+    def claim(cls, session: Session, *, worker: str, limit: int, visibility_timeout: timedelta) -> list[Job]:
+        """Marks up to `limit` due jobs as running by `worker` and returns them (commit to hand them over)."""
+        now = utcnow()
+        due = (
+            select(cls.id)
+            .where(
+                or_(
+                    (cls.status == JobStatus.QUEUED) & (cls.run_at <= now),
+                    (cls.status == JobStatus.RUNNING) & (cls.locked_at < now - visibility_timeout),
+                )
+            )
+            .order_by(cls.run_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claimed = session.scalars(
+            update(cls)
+            .where(cls.id.in_(due.scalar_subquery()))
+            .values(status=JobStatus.RUNNING, locked_at=now, locked_by=worker, attempts=cls.attempts + 1)
+            .returning(cls),
+            execution_options={"synchronize_session": False},
+        )
+        return list(claimed)
+
+    def succeed(self) -> None:
+        self.status, self.finished_at, self.locked_at, self.locked_by = JobStatus.SUCCEEDED, utcnow(), None, None
+        self.payload = {}  # payloads may carry one-time tokens: keep them no longer than needed
+
+    def fail(self, error: str, *, backoff_base: timedelta) -> None:
+        """Schedules a retry with exponential backoff and full jitter, or gives up after max_attempts."""
+        self.last_error = error[:MAX_ERROR_CHARS]
+        self.locked_at = self.locked_by = None
+        if self.attempts >= self.max_attempts:
+            self.status, self.finished_at = JobStatus.DEAD, utcnow()
+            return
+        ceiling = backoff_base * 2 ** (self.attempts - 1)
+        self.status = JobStatus.QUEUED
+        self.run_at = utcnow() + ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret

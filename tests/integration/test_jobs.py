@@ -1,0 +1,151 @@
+"""Durable jobs on PostgreSQL: transactional enqueue, claiming, retries, dead letters, take-overs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from connexion import FlaskApp
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
+
+from core.jobs import Worker
+from models import Job, JobStatus
+from tests.conftest import database_of
+
+
+class Recorder:
+    """A job handler that records its payloads and fails the first `failures` calls."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.payloads: list[Mapping[str, Any]] = []
+        self.failures = failures
+
+    def __call__(self, payload: Mapping[str, Any]) -> None:
+        self.payloads.append(payload)
+        if len(self.payloads) <= self.failures:
+            raise ConnectionError("relay refused")
+
+
+def make_worker(app: FlaskApp, **handlers: Any) -> Worker:
+    return Worker(database_of(app), handlers, backoff_base=timedelta(seconds=30), poll_interval=0.05)
+
+
+def enqueue(db: Session, kind: str = "record", **payload: Any) -> Job:
+    job = Job.enqueue(db, kind, payload or {"n": 1}, max_attempts=3)
+    db.commit()
+    return job
+
+
+def test_a_due_job_runs_once_and_its_payload_is_cleared(app: FlaskApp, db: Session) -> None:
+    job = enqueue(db, token="one-time-secret")
+    record = Recorder()
+
+    assert make_worker(app, record=record).run_until_idle() == 1
+
+    db.refresh(job)
+    assert record.payloads == [{"token": "one-time-secret"}]
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.attempts == 1
+    assert job.payload == {}
+    assert job.finished_at is not None
+    assert make_worker(app, record=record).run_until_idle() == 0
+
+
+def test_a_failed_job_is_retried_later_with_backoff(app: FlaskApp, db: Session) -> None:
+    job = enqueue(db)
+    before = datetime.now(UTC)
+
+    make_worker(app, record=Recorder(failures=1)).run_until_idle()
+
+    db.refresh(job)
+    assert job.status == JobStatus.QUEUED
+    assert job.attempts == 1
+    assert job.last_error == "ConnectionError: relay refused"
+    assert before + timedelta(seconds=15) <= job.run_at <= before + timedelta(seconds=31)
+
+
+def test_a_job_that_keeps_failing_ends_dead_with_its_last_error(app: FlaskApp, db: Session) -> None:
+    job = enqueue(db)
+    record = Recorder(failures=99)
+    worker = make_worker(app, record=record)
+
+    for _ in range(job.max_attempts):
+        db.execute(Job.__table__.update().values(run_at=datetime.now(UTC)))  # skip the backoff
+        db.commit()
+        worker.run_until_idle()
+
+    db.refresh(job)
+    assert len(record.payloads) == 3
+    assert job.status == JobStatus.DEAD
+    assert job.attempts == 3
+    assert job.last_error == "ConnectionError: relay refused"
+
+
+def test_a_job_of_an_unknown_kind_fails_instead_of_vanishing(app: FlaskApp, db: Session) -> None:
+    job = enqueue(db, kind="nobody_handles_this")
+
+    make_worker(app).run_until_idle()
+
+    db.refresh(job)
+    assert job.status == JobStatus.QUEUED
+    assert job.last_error == "LookupError: no handler for job kind 'nobody_handles_this'"
+
+
+def test_two_workers_never_claim_the_same_job(app: FlaskApp, db: Session) -> None:
+    for n in range(4):
+        enqueue(db, n=n)
+    database = database_of(app)
+
+    with database.sessions.begin() as first, database.sessions.begin() as second:
+        mine = Job.claim(first, worker="a", limit=2, visibility_timeout=timedelta(minutes=5))
+        theirs = Job.claim(second, worker="b", limit=10, visibility_timeout=timedelta(minutes=5))
+        assert len(mine) == 2
+        assert len(theirs) == 2
+        assert not {j.id for j in mine} & {j.id for j in theirs}
+
+
+def test_a_job_whose_worker_died_is_claimed_again_after_the_visibility_timeout(app: FlaskApp, db: Session) -> None:
+    job = enqueue(db)
+    dead_worker = make_worker(app, record=Recorder())
+    assert dead_worker.claim(1)  # claims, then "dies" without reporting
+    record = Recorder()
+    survivor = make_worker(app, record=record)
+
+    assert survivor.run_until_idle() == 0  # still within the visibility timeout
+    db.execute(Job.__table__.update().values(locked_at=datetime.now(UTC) - timedelta(minutes=6)))
+    db.commit()
+    assert survivor.run_until_idle() == 1
+
+    db.refresh(job)
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.attempts == 2
+    assert len(record.payloads) == 1
+
+
+def test_a_late_outcome_from_a_worker_that_lost_its_claim_is_ignored(app: FlaskApp, db: Session) -> None:
+    job = enqueue(db)
+    slow = make_worker(app, record=Recorder(failures=1))
+    (claimed,) = slow.claim(1)
+    db.execute(Job.__table__.update().values(locked_at=datetime.now(UTC) - timedelta(minutes=6)))
+    db.commit()
+    make_worker(app, record=Recorder()).run_until_idle()  # takes over and succeeds
+
+    slow.execute(claimed.id, claimed.attempts)  # the slow one fails late
+
+    db.refresh(job)
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.last_error is None
+
+
+@pytest.mark.parametrize(("fail", "status", "jobs"), [(False, 202, 1), (True, 400, 0)])
+def test_a_request_enqueues_its_job_only_if_its_change_is_committed(
+    probe: TestClient, db: Session, fail: bool, status: int, jobs: int
+) -> None:
+    response = probe.post("/api/v1/probe/jobs", params={"fail": str(fail).lower()})
+
+    assert response.status_code == status
+    assert len(db.scalars(select(Job)).all()) == jobs

@@ -1,0 +1,42 @@
+"""The background-job worker: `python worker.py` (make worker). Run as many as you like, side by side.
+
+SIGTERM or SIGINT: claim nothing more, let the running jobs finish, exit 0.
+"""
+
+from __future__ import annotations
+
+import signal
+from datetime import timedelta
+from types import FrameType
+
+from core.config import load_settings_or_exit
+from core.db import Database, create_db_engine
+from core.jobs import Worker
+from core.logging import configure_logging
+from core.mail import SEND_EMAIL, Mailer
+
+
+def main() -> None:
+    settings = load_settings_or_exit()
+    configure_logging(settings)
+    database = Database(create_db_engine(settings))
+    worker = Worker(
+        database,
+        {SEND_EMAIL: Mailer(settings).send_job},
+        concurrency=settings.worker_concurrency,
+        visibility_timeout=timedelta(seconds=settings.job_visibility_timeout_seconds),
+    )
+
+    def stop(_signal: int, _frame: FrameType | None) -> None:
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        worker.run()
+    finally:
+        database.dispose()
+
+
+if __name__ == "__main__":
+    main()

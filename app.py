@@ -27,6 +27,7 @@ from core.middleware import (
     RoutedOnlyMiddleware,
     SecurityHeadersMiddleware,
 )
+from core.security import Authenticator, AuthenticatorMiddleware, TokenService, attach_tokens
 from core.spec import Contract
 from core.validation import VALIDATORS
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     configure_logging(settings)
     contract = contract or Contract.load()
     database = Database(create_db_engine(settings))
+    tokens = TokenService.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
         ui = SwaggerUIOptions(serve_spec=False, swagger_ui=is_main, swagger_ui_path="/ui")
         app.add_api(document, base_path=base_path, swagger_ui_options=ui)
     attach_settings(app.app, settings)
+    attach_tokens(app.app, tokens)
     database.init_app(app.app)
     register_error_handlers(app)
 
@@ -79,6 +82,8 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
         )
     app.add_middleware(BodyLimitMiddleware, position=before_errors, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ContractDocumentsMiddleware, position=before_errors, contract=contract)
+    # The spec's token check runs in the ASGI layer, outside Flask: it finds what it needs in the scope.
+    app.add_middleware(AuthenticatorMiddleware, position=before_errors, authenticator=Authenticator(tokens, database))
     app.add_middleware(MethodGuardMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, contract=contract)
     app.add_middleware(RoutedOnlyMiddleware, position=MiddlewarePosition.BEFORE_SECURITY)
     return app

@@ -6,6 +6,7 @@ serves, with one message that names every bad variable (`load_settings_or_exit`)
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Annotated, Literal
 
@@ -39,6 +40,17 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(4, ge=1, le=64)
     job_visibility_timeout_seconds: int = Field(300, ge=1, le=86_400)
     job_dead_alert_threshold: int = Field(10, ge=0, le=1_000_000)
+    # Sign-in. JWT_PRIVATE_KEYS is a JWKS of EC P-256 private keys, each with a kid: the first signs, all
+    # verify. Empty outside production: a key is generated once into var/.
+    jwt_private_keys: str = ""
+    token_issuer: str = Field("switchboard", min_length=1, max_length=200)
+    token_audience: str = Field("switchboard-api", min_length=1, max_length=200)
+    access_token_ttl_seconds: int = Field(900, ge=60, le=86_400)
+    refresh_token_ttl_days: int = Field(30, ge=1, le=365)
+    login_max_failures: int = Field(5, ge=1, le=100)
+    login_lockout_minutes: int = Field(15, ge=1, le=1440)
+    # Where links in emails point (the web app's origin).
+    frontend_url: str = Field("http://localhost:3000", pattern=r"^https?://[^\s]+$", max_length=200)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -76,12 +88,30 @@ class Settings(BaseSettings):
             raise ValueError("must be empty or start with smtp://")
         return url
 
+    @field_validator("jwt_private_keys")
+    @classmethod
+    def _signing_keys(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            keys = json.loads(value)["keys"]
+            usable = [k for k in keys if k.get("kty") == "EC" and k.get("crv") == "P-256" and "d" in k and k.get("kid")]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise ValueError(
+                'must be a JWKS: {"keys": [{"kty": "EC", "crv": "P-256", "d": ..., "kid": ...}]}'
+            ) from None
+        if not keys or len(usable) != len(keys):
+            raise ValueError("every key must be an EC P-256 private key with a kid")
+        return value
+
     @model_validator(mode="after")
     def _production_refuses_development_defaults(self) -> Settings:
         if self.app_env == "production" and self.is_sqlite:
             raise ValueError("DATABASE_URL: production needs PostgreSQL, not the embedded SQLite default")
         if self.app_env == "production" and not self.mail_url:
             raise ValueError("MAIL_URL: production needs an SMTP server, not files in var/mail")
+        if self.app_env == "production" and not self.jwt_private_keys:
+            raise ValueError("JWT_PRIVATE_KEYS: production needs its signing keys, not a generated development key")
         return self
 
     @property
@@ -89,7 +119,7 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
-_MAY_HOLD_SECRETS = frozenset({"DATABASE_URL", "MAIL_URL"})  # their values are never echoed
+_MAY_HOLD_SECRETS = frozenset({"DATABASE_URL", "MAIL_URL", "JWT_PRIVATE_KEYS"})  # their values are never echoed
 
 
 def describe_errors(error: ValidationError) -> str:

@@ -98,6 +98,9 @@ class CorsRejected(ApiError):
 class Unauthorized(ApiError):
     status, code, title = 401, "unauthorized", "Unauthorized"
 
+    def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer", **(headers or {})})
+
 
 class Forbidden(ApiError):
     status, code, title = 403, "forbidden", "Forbidden"

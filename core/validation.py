@@ -67,6 +67,17 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _contains_nul(value: Any) -> bool:
+    # PostgreSQL text cannot hold NUL; refused here, it can never reach a query as a 500.
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
 class FieldJSONBodyValidator(JSONRequestBodyValidator):
     @property
     def _validator(self) -> Draft4Validator:
@@ -81,11 +92,14 @@ class FieldJSONBodyValidator(JSONRequestBodyValidator):
         if not text:
             return None
         try:
-            return json.loads(text, parse_constant=_reject_constant)
+            body = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as error:
             raise MalformedRequest(f"The request body is not valid JSON: {error.msg} at position {error.pos}") from None
         except ValueError as error:
             raise MalformedRequest(f"The request body is not valid JSON: {error}") from None
+        if _contains_nul(body):
+            raise MalformedRequest("Strings in the request body must not contain NUL (\\u0000)")
+        return body
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if body is None and not self._nullable:

@@ -1,7 +1,19 @@
 """SQLAlchemy entities. Importing this package registers every table on `Base.metadata`."""
 
+from models.auth_session import AuthSession, RefreshToken
 from models.base import Base
 from models.catalog import Country, ExternalPlan, ExternalPlanCountry
 from models.job import Job, JobStatus
+from models.user import User
 
-__all__ = ["Base", "Country", "ExternalPlan", "ExternalPlanCountry", "Job", "JobStatus"]
+__all__ = [
+    "AuthSession",
+    "Base",
+    "Country",
+    "ExternalPlan",
+    "ExternalPlanCountry",
+    "Job",
+    "JobStatus",
+    "RefreshToken",
+    "User",
+]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import enum
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, Index, Integer, String, Text, func, or_, select, update
+from sqlalchemy import JSON, Enum, Index, Integer, String, Text, func, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from models.base import Base
+from models.base import Base, UtcDateTime, utcnow
 
 MAX_ERROR_CHARS = 2000
 
@@ -26,10 +26,6 @@ class JobStatus(enum.StrEnum):
     RUNNING = "running"  # claimed by a worker at locked_at
     SUCCEEDED = "succeeded"
     DEAD = "dead"  # failed max_attempts times; kept with its last error
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Job(Base):
@@ -45,12 +41,12 @@ class Job(Base):
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=5)
-    run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    run_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    locked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     locked_by: Mapped[str | None] = mapped_column(String(100))
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     @classmethod
     def enqueue(cls, session: Session, kind: str, payload: dict[str, Any], *, max_attempts: int = 5) -> Job:
@@ -69,8 +65,6 @@ class Job(Base):
         oldest_due = session.scalar(
             select(func.min(cls.run_at)).where(cls.status == JobStatus.QUEUED, cls.run_at <= now)
         )
-        if oldest_due is not None and oldest_due.tzinfo is None:  # SQLite hands back naive datetimes
-            oldest_due = oldest_due.replace(tzinfo=UTC)
         return {
             "queued": counts.get(JobStatus.QUEUED, 0),
             "running": counts.get(JobStatus.RUNNING, 0),

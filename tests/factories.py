@@ -8,9 +8,10 @@ import string
 import uuid
 from typing import Any
 
+from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
-from models import Country, ExternalPlan, ExternalPlanCountry
+from models import Country, ExternalPlan, ExternalPlanCountry, User
 
 _country_codes = itertools.cycle(a + b for a in string.ascii_uppercase for b in string.ascii_uppercase)
 
@@ -41,3 +42,22 @@ def make_plan(session: Session, countries: list[Country] | None = None, **overri
     session.add(plan)
     session.flush()
     return plan
+
+
+PASSWORD = "a-long-and-unlikely-passphrase"
+
+
+def make_user(session: Session, **overrides: Any) -> User:
+    """A user whose password is PASSWORD (hashed with cheap argon2 parameters to keep tests fast)."""
+    fields: dict[str, Any] = {
+        "email": f"user-{uuid.uuid4().hex[:10]}@example.com",
+        "name": "Test User",
+        "password_hash": _FAST_HASHER.hash(overrides.pop("password", PASSWORD)),
+    } | overrides
+    user = User(**fields)
+    session.add(user)
+    session.flush()
+    return user
+
+
+_FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

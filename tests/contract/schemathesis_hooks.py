@@ -5,6 +5,9 @@ spec gives it only a pattern; a random string matching it is a cursor we never i
 a 400 `invalid_cursor`, which `positive_data_acceptance` would report as a valid request rejected.
 So a *positive* case keeps its cursor only if it is one the API could have issued; the rejection of
 forged cursors is covered by the negative cases and the integration tests, and real cursors by them too.
+
+Authenticated operations get a real access token of a fuzz user (registered on first use). Tokens are
+fetched again every few seconds, since the fuzzer itself logs out and so revokes the session it uses.
 """
 
 from __future__ import annotations
@@ -42,3 +45,21 @@ def map_case(ctx: Any, case: Case) -> Case:
     if positive and "cursor" in query and operation_id in CURSOR_KEYS and not _issuable(operation_id, query["cursor"]):
         case.query = {name: value for name, value in query.items() if name != "cursor"}
     return case
+
+
+FUZZ_USER = {"email": "fuzz-user@switchboard.test", "password": "fuzzing-is-a-user-too", "name": "Fuzz"}
+
+
+@schemathesis.auth(refresh_interval=2)
+class FuzzUserToken:
+    def get(self, case: Case, ctx: Any) -> str:
+        schema = case.operation.schema
+        credentials = {"email": FUZZ_USER["email"], "password": FUZZ_USER["password"]}
+        response = schema["/auth/login"]["POST"].Case(body=credentials, media_type="application/json").call()
+        if response.status_code == 401:
+            schema["/auth/register"]["POST"].Case(body=FUZZ_USER, media_type="application/json").call()
+            response = schema["/auth/login"]["POST"].Case(body=credentials, media_type="application/json").call()
+        return str(response.json()["accessToken"])
+
+    def set(self, case: Case, data: str, ctx: Any) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}

@@ -89,6 +89,13 @@ def test_a_missing_required_body_is_400(probe: TestClient) -> None:
     assert body["errors"][0]["field"] == "body"
 
 
+def test_a_nul_character_in_a_json_string_is_400(probe: TestClient) -> None:
+    response = probe.post("/api/v1/probe/echo", json={"name": "a\x00b", "tags": ["ok"]})
+
+    body = assert_problem(response, 400, "malformed_request")
+    assert "NUL" in body["detail"]
+
+
 def test_non_utf8_json_is_400(probe: TestClient) -> None:
     response = probe.post(
         "/api/v1/probe/echo", content=b'{"name": "\xff\xfe"}', headers={"Content-Type": "application/json"}

@@ -31,8 +31,9 @@ def test_every_operation_answers_its_method(client: TestClient) -> None:
     for op in Contract.load().operations:
         path = op.path.replace("{planId}", "00000000-0000-4000-8000-000000000000")
         response = client.request(op.method, path)
-        assert response.status_code in (200, 404), (op, response.text)
-        assert response.status_code == 200 or response.json()["detail"] == "Plan not found", op
+        assert response.status_code < 500, (op, response.text)
+        assert response.status_code != 405, op
+        assert response.status_code != 404 or response.json()["detail"] == "Plan not found", op
 
 
 def test_documentation_routes_are_served(client: TestClient) -> None:

@@ -1,0 +1,140 @@
+"""Access tokens: ES256 JWTs signed with our keys (`kid`-rotated), and the checks every request gets.
+
+`token_info` is the spec's `x-tokenInfoFunc`. Connexion calls it in the ASGI layer, on the event loop,
+so the database check (is the token's session still standing?) runs on a thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import flask
+from connexion.lifecycle import ConnexionRequest
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, KeySet
+from joserfc.jwt import JWTClaimsRegistry
+
+from core.config import Settings
+from core.db import PROJECT_ROOT, Database
+from models import AuthSession, User
+
+ALGORITHM = "ES256"  # pinned: tokens naming another alg (none, HS256, ...) are refused
+DEV_KEY_FILE = PROJECT_ROOT / "var" / "jwt-signing-keys.json"
+_EXTENSION = "switchboard.tokens"
+_SCOPE_STATE = "switchboard.auth"
+
+
+def load_key_set(settings: Settings) -> KeySet:
+    """JWT_PRIVATE_KEYS (a JWKS of EC P-256 private keys; the first signs) or, outside production, a key
+    generated once and kept in var/ so tokens survive restarts."""
+    if settings.jwt_private_keys:
+        return KeySet.import_key_set(json.loads(settings.jwt_private_keys))
+    if DEV_KEY_FILE.exists():
+        return KeySet.import_key_set(json.loads(DEV_KEY_FILE.read_text()))
+    key = ECKey.generate_key("P-256", parameters={"kid": f"dev-{uuid.uuid4().hex[:8]}"}, private=True)
+    key_set = KeySet([key])
+    DEV_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(DEV_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        json.dump(key_set.as_dict(private=True), file)
+    return key_set
+
+
+@dataclass(frozen=True)
+class TokenService:
+    keys: KeySet
+    issuer: str
+    audience: str
+    access_ttl: int  # seconds
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenService:
+        return cls(
+            load_key_set(settings), settings.token_issuer, settings.token_audience, settings.access_token_ttl_seconds
+        )
+
+    def public_jwks(self) -> dict[str, Any]:
+        public = [{**key.as_dict(private=False), "alg": ALGORITHM, "use": "sig"} for key in self.keys.keys]
+        return {"keys": public}
+
+    def issue(self, user: User, auth_session: AuthSession) -> tuple[str, int]:
+        now = int(time.time())
+        claims = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": str(user.id),
+            "sid": str(auth_session.id),
+            "iat": now,
+            "exp": now + self.access_ttl,
+        }
+        signing_key = self.keys.keys[0]
+        header = {"alg": ALGORITHM, "kid": signing_key.kid, "typ": "JWT"}
+        return jwt.encode(header, claims, signing_key, algorithms=[ALGORITHM]), self.access_ttl
+
+    def verify(self, token: str) -> tuple[uuid.UUID, uuid.UUID] | None:
+        """(user id, session id) of a token we signed that is still within its lifetime, else None."""
+        try:
+            decoded = jwt.decode(token, self.keys, algorithms=[ALGORITHM])
+            JWTClaimsRegistry(
+                leeway=30,
+                iss={"essential": True, "value": self.issuer},
+                aud={"essential": True, "value": self.audience},
+                sub={"essential": True},
+                sid={"essential": True},
+                exp={"essential": True},
+                iat={"essential": True},
+            ).validate(decoded.claims)
+            return uuid.UUID(decoded.claims["sub"]), uuid.UUID(decoded.claims["sid"])
+        except (JoseError, ValueError, TypeError, KeyError):
+            return None
+
+
+@dataclass(frozen=True)
+class Authenticator:
+    """What token_info needs, handed to it through the ASGI scope (it runs outside Flask)."""
+
+    tokens: TokenService
+    database: Database
+
+    def check(self, token: str) -> dict[str, Any] | None:
+        ids = self.tokens.verify(token)
+        if ids is None:
+            return None
+        user_id, session_id = ids
+        with self.database.sessions() as session:
+            auth_session = AuthSession.active_for_token(session, session_id, user_id)
+            user = session.get(User, user_id) if auth_session else None
+            if user is None:
+                return None
+            return {"sub": str(user_id), "sid": str(session_id), "scope": user.scopes}
+
+
+class AuthenticatorMiddleware:
+    def __init__(self, app: Any, *, authenticator: Authenticator) -> None:
+        self.app = app
+        self.authenticator = authenticator
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})[_SCOPE_STATE] = self.authenticator
+        await self.app(scope, receive, send)
+
+
+async def token_info(token: str, request: ConnexionRequest) -> dict[str, Any] | None:
+    authenticator: Authenticator = request.scope["state"][_SCOPE_STATE]
+    return await anyio.to_thread.run_sync(authenticator.check, token)
+
+
+def attach_tokens(app: flask.Flask, tokens: TokenService) -> None:
+    app.extensions[_EXTENSION] = tokens
+
+
+def tokens() -> TokenService:
+    return flask.current_app.extensions[_EXTENSION]  # type: ignore[no-any-return]

@@ -1,0 +1,116 @@
+"""Sign-in sessions and their rotating refresh tokens.
+
+A session is what an access token's `sid` names; revoking it refuses its access tokens on the very
+next request. Each refresh hands out a new refresh token and spends the old one; presenting a spent
+one means it was copied, so the whole session is revoked (theft detection).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import ForeignKey, String, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from core.errors import ApiError
+from models.base import Base, UtcDateTime, utcnow
+from models.user import User
+
+
+class InvalidRefreshToken(ApiError):
+    status, code, title, type = 401, "invalid_refresh_token", "Invalid refresh token", "/problems/invalid-refresh-token"
+
+    def __init__(self) -> None:
+        super().__init__("The refresh token is unknown, expired, spent or revoked: sign in again.")
+
+
+def token_digest(token: str) -> str:
+    """Opaque tokens have 256 random bits, so a fast hash suffices to store them safely."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AuthSession(Base):
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    ip_address: Mapped[str | None] = mapped_column(String(45))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    user: Mapped[User] = relationship(lazy="raise")
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > utcnow()
+
+    @classmethod
+    def start(
+        cls, session: Session, user: User, *, lifetime: timedelta, user_agent: str | None, ip_address: str | None
+    ) -> tuple[AuthSession, str]:
+        """A new session for `user` and its first refresh token (returned once, stored only as a digest)."""
+        auth_session = cls(
+            user_id=user.id,
+            user_agent=(user_agent or None) and user_agent[:300],
+            ip_address=ip_address,
+            expires_at=utcnow() + lifetime,
+        )
+        session.add(auth_session)
+        session.flush()
+        return auth_session, RefreshToken.issue(session, auth_session)
+
+    @classmethod
+    def refresh(cls, session: Session, presented: str) -> tuple[AuthSession, str]:
+        """Spends `presented` and returns its session with the next refresh token."""
+        token = session.scalar(select(RefreshToken).where(RefreshToken.digest == token_digest(presented)))
+        if token is None:
+            raise InvalidRefreshToken()
+        auth_session = session.get_one(cls, token.session_id)
+        if token.spent_at is not None:
+            cls.revoke_now(session, auth_session.id)  # a copy is in someone else's hands
+            raise InvalidRefreshToken()
+        if not auth_session.active:
+            raise InvalidRefreshToken()
+        token.spent_at = auth_session.last_used_at = utcnow()
+        return auth_session, RefreshToken.issue(session, auth_session)
+
+    @classmethod
+    def revoke_now(cls, session: Session, session_id: uuid.UUID) -> None:
+        """Revokes in a transaction of its own: it must hold even though the request answers with an error."""
+        with Session(session.get_bind()) as own:
+            own.execute(update(cls).where(cls.id == session_id, cls.revoked_at.is_(None)).values(revoked_at=utcnow()))
+            own.commit()
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = utcnow()
+
+    @classmethod
+    def active_for_token(cls, session: Session, session_id: uuid.UUID, user_id: uuid.UUID) -> AuthSession | None:
+        """The session an access token names, if it still stands (checked on every request)."""
+        auth_session = session.get(cls, session_id)
+        if auth_session is None or auth_session.user_id != user_id or not auth_session.active:
+            return None
+        return auth_session
+
+
+class RefreshToken(Base):
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("auth_sessions.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    spent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+    @classmethod
+    def issue(cls, session: Session, auth_session: AuthSession) -> str:
+        token = secrets.token_urlsafe(32)
+        session.add(cls(session_id=auth_session.id, digest=token_digest(token)))
+        return token

@@ -52,3 +52,10 @@ def refresh(session: Session, tokens: TokenService, presented: str) -> dict[str,
 
 def sign_out(session: Session, session_id: str) -> None:
     session.get_one(AuthSession, uuid.UUID(session_id)).revoke()
+
+
+def change_password(session: Session, user_id: str, session_id: str, *, current: str, new: str) -> None:
+    """A new password ends every other session: whoever knew the old one is signed out."""
+    user = session.get_one(User, uuid.UUID(user_id))
+    user.change_password(current_password=current, new_password=new)
+    AuthSession.revoke_all_of(session, user.id, except_id=uuid.UUID(session_id))

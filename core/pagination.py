@@ -8,9 +8,10 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, Uuid, literal, tuple_
+from sqlalchemy import DateTime, Select, Uuid, literal, tuple_
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from core.errors import InvalidCursor
@@ -24,8 +25,16 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
 def encode_cursor(key: Sequence[Any]) -> str:
-    values = [str(value) if isinstance(value, uuid.UUID) else value for value in key]
+    values = [_jsonable(value) for value in key]
     raw = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
@@ -44,11 +53,14 @@ def decode_cursor(cursor: str, columns: Sequence[QueryableAttribute[Any]]) -> li
         key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(key, list) or len(key) != len(columns):
             raise ValueError("wrong shape")
-        values = []
+        values: list[Any] = []
         for column, value in zip(columns, key, strict=True):
-            if isinstance(column.type, Uuid):
+            column_type = getattr(column.type, "impl", column.type)  # a TypeDecorator's underlying type
+            if isinstance(column_type, Uuid):
                 values.append(uuid.UUID(value))
-            elif isinstance(value, column.type.python_type) and (not isinstance(value, str) or _is_sane_text(value)):
+            elif isinstance(column_type, DateTime):
+                values.append(datetime.fromisoformat(value))
+            elif isinstance(value, column_type.python_type) and (not isinstance(value, str) or _is_sane_text(value)):
                 values.append(value)
             else:
                 raise ValueError("wrong type")

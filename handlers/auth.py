@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import flask
@@ -11,7 +12,8 @@ from core.config import current_settings
 from core.db import session
 from core.responses import JSON, JSON_NO_STORE, Response
 from core.security import tokens
-from models import User
+from models import AuthSession, User
+from schemas.auth_session import dump_sessions
 from schemas.user import user_schema
 
 
@@ -44,3 +46,13 @@ def logout(token_info: dict[str, Any]) -> Response:
 
 def get_jwks() -> Response:
     return tokens().public_jwks(), 200, JSON
+
+
+def list_sessions(user: str, token_info: dict[str, Any], limit: int, cursor: str | None = None) -> Response:
+    page = AuthSession.page_of_active(session(), uuid.UUID(user), limit=limit, cursor=cursor)
+    return dump_sessions(page, token_info["sid"]), 200, JSON
+
+
+def revoke_session(user: str, session_id: str) -> Response:
+    AuthSession.get_own(session(), uuid.UUID(session_id), uuid.UUID(user)).revoke()
+    return None, 204, {}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+from core import auth
 from core.db import session
 from core.responses import JSON, Response
 from models import User
@@ -12,3 +14,14 @@ from schemas.user import user_schema
 
 def get_current_user(user: str) -> Response:
     return user_schema.dump(session().get_one(User, uuid.UUID(user))), 200, JSON
+
+
+def update_current_user(user: str, body: dict[str, Any]) -> Response:
+    me = session().get_one(User, uuid.UUID(user))
+    me.rename(body["name"])
+    return user_schema.dump(me), 200, JSON
+
+
+def change_password(user: str, token_info: dict[str, Any], body: dict[str, Any]) -> Response:
+    auth.change_password(session(), user, token_info["sid"], current=body["currentPassword"], new=body["newPassword"])
+    return None, 204, {}

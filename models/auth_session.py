@@ -11,11 +11,13 @@ import hashlib
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column, relationship
 
-from core.errors import ApiError
+from core.errors import ApiError, NotFound
+from core.pagination import Page, paginate
 from models.base import Base, UtcDateTime, utcnow
 from models.user import User
 
@@ -90,6 +92,32 @@ class AuthSession(Base):
     def revoke(self) -> None:
         if self.revoked_at is None:
             self.revoked_at = utcnow()
+
+    @classmethod
+    def page_order(cls) -> list[QueryableAttribute[Any]]:
+        return [cls.created_at, cls.id]
+
+    @classmethod
+    def page_of_active(
+        cls, session: Session, user_id: uuid.UUID, *, limit: int, cursor: str | None
+    ) -> Page[AuthSession]:
+        statement = select(cls).where(cls.user_id == user_id, cls.revoked_at.is_(None), cls.expires_at > utcnow())
+        return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor)
+
+    @classmethod
+    def get_own(cls, session: Session, session_id: uuid.UUID, user_id: uuid.UUID) -> AuthSession:
+        """The user's own active session; another user's answers exactly like a missing one."""
+        auth_session = session.get(cls, session_id)
+        if auth_session is None or auth_session.user_id != user_id or not auth_session.active:
+            raise NotFound("Session not found")
+        return auth_session
+
+    @classmethod
+    def revoke_all_of(cls, session: Session, user_id: uuid.UUID, *, except_id: uuid.UUID | None = None) -> None:
+        statement = update(cls).where(cls.user_id == user_id, cls.revoked_at.is_(None))
+        if except_id is not None:
+            statement = statement.where(cls.id != except_id)
+        session.execute(statement.values(revoked_at=utcnow()))
 
     @classmethod
     def active_for_token(cls, session: Session, session_id: uuid.UUID, user_id: uuid.UUID) -> AuthSession | None:

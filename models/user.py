@@ -38,6 +38,14 @@ class AccountLocked(ApiError):
         )
 
 
+class CurrentPasswordIncorrect(ApiError):
+    status, code, title = 422, "current_password_incorrect", "Current password incorrect"
+    type = "/problems/current-password-incorrect"
+
+    def __init__(self) -> None:
+        super().__init__("The current password is wrong; the password was not changed.")
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
@@ -124,6 +132,14 @@ class User(Base):
             own.commit()
         return locked_until if locked_until is not None and locked_until > now else None
 
-    def change_password(self, new_password: str) -> None:
+    def rename(self, name: str) -> None:
+        self.name = name.strip()
+
+    def change_password(self, *, current_password: str, new_password: str) -> None:
+        if not verify_password(self.password_hash, current_password):
+            raise CurrentPasswordIncorrect()
+        self.set_password(new_password)
+
+    def set_password(self, new_password: str) -> None:
         check_policy(new_password)
         self.password_hash = hash_password(new_password)

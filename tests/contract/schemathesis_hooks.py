@@ -20,12 +20,13 @@ from schemathesis.generation import GenerationMode
 
 from core.errors import InvalidCursor
 from core.pagination import decode_cursor
-from models import Country, ExternalPlan
+from models import AuthSession, Country, ExternalPlan
 
 # The keyset each paginated operation orders by.
 CURSOR_KEYS: dict[str, list[Any]] = {
     "listCountries": Country.page_order(),
     "listPlans": ExternalPlan.page_order(),
+    "listSessions": AuthSession.page_order(),
 }
 
 

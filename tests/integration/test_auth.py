@@ -266,3 +266,77 @@ def test_no_secret_reaches_the_logs(client: TestClient, db: Session, caplog: pyt
     logged = "\n".join(record.getMessage() + repr(record.__dict__) for record in caplog.records)
     for secret in (PASSWORD, pair["accessToken"], pair["refreshToken"], rotated["refreshToken"]):
         assert secret not in logged
+
+
+def test_sessions_are_listed_with_the_current_one_marked_and_can_be_revoked(client: TestClient, db: Session) -> None:
+    user = make_user(db)
+    db.commit()
+    laptop = sign_in(client, user.email)
+    phone = client.post(
+        "/api/v1/auth/login",
+        json={"email": user.email, "password": PASSWORD},
+        headers={"User-Agent": "Phone/1.0"},
+    ).json()
+
+    listed = client.get("/api/v1/auth/sessions", headers=bearer(laptop["accessToken"])).json()
+
+    assert len(listed["data"]) == 2
+    assert [s["current"] for s in listed["data"]] == [True, False]
+    assert listed["data"][1]["userAgent"] == "Phone/1.0"
+    phone_id = listed["data"][1]["id"]
+    revoked = client.delete(f"/api/v1/auth/sessions/{phone_id}", headers=bearer(laptop["accessToken"]))
+    assert revoked.status_code == 204
+    assert client.get(ME, headers=bearer(phone["accessToken"])).status_code == 401
+    assert client.get(ME, headers=bearer(laptop["accessToken"])).status_code == 200
+
+
+def test_another_users_session_is_not_found_and_stays(client: TestClient, db: Session) -> None:
+    ada, bob = make_user(db), make_user(db)
+    db.commit()
+    ada_pair, bob_pair = sign_in(client, ada.email), sign_in(client, bob.email)
+    bob_session = client.get("/api/v1/auth/sessions", headers=bearer(bob_pair["accessToken"])).json()["data"][0]["id"]
+
+    response = client.delete(f"/api/v1/auth/sessions/{bob_session}", headers=bearer(ada_pair["accessToken"]))
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    assert client.get(ME, headers=bearer(bob_pair["accessToken"])).status_code == 200
+
+
+def test_renaming_yourself(client: TestClient, db: Session) -> None:
+    user = make_user(db)
+    db.commit()
+    pair = sign_in(client, user.email)
+
+    response = client.patch(ME, json={"name": "  Ada King "}, headers=bearer(pair["accessToken"]))
+
+    assert response.status_code == 200
+    assert response.json()["name"] == "Ada King"
+
+
+def test_changing_the_password_needs_the_current_one_and_ends_the_other_sessions(
+    client: TestClient, db: Session
+) -> None:
+    user = make_user(db)
+    db.commit()
+    here, elsewhere = sign_in(client, user.email), sign_in(client, user.email)
+    change = "/api/v1/users/me/password"
+
+    wrong = client.post(
+        change,
+        json={"currentPassword": "nope", "newPassword": "staple-orbit-lantern-42"},
+        headers=bearer(here["accessToken"]),
+    )
+    right = client.post(
+        change,
+        json={"currentPassword": PASSWORD, "newPassword": "staple-orbit-lantern-42"},
+        headers=bearer(here["accessToken"]),
+    )
+
+    assert wrong.status_code == 422
+    assert wrong.json()["code"] == "current_password_incorrect"
+    assert right.status_code == 204
+    assert client.get(ME, headers=bearer(here["accessToken"])).status_code == 200
+    assert client.get(ME, headers=bearer(elsewhere["accessToken"])).status_code == 401
+    assert client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}).status_code == 401
+    sign_in(client, user.email, "staple-orbit-lantern-42")

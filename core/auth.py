@@ -1,4 +1,4 @@
-"""Signing in and out: sessions, token pairs and the settings that govern them."""
+"""Account flows: registration, signing in and out, email verification, password changes and resets."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import Settings
+from core.errors import ApiError
+from core.mail import queue_email
 from core.security import TokenService
-from models import AuthSession, User
+from models import AuthSession, TokenPurpose, User, UserToken
+from models.user import normalise_email
 
 
 def token_pair(tokens: TokenService, user: User, auth_session: AuthSession, refresh_token: str) -> dict[str, Any]:
@@ -59,3 +63,52 @@ def change_password(session: Session, user_id: str, session_id: str, *, current:
     user = session.get_one(User, uuid.UUID(user_id))
     user.change_password(current_password=current, new_password=new)
     AuthSession.revoke_all_of(session, user.id, except_id=uuid.UUID(session_id))
+
+
+class EmailAlreadyVerified(ApiError):
+    status, code, title = 409, "email_already_verified", "Email already verified"
+    type = "/problems/email-already-verified"
+
+    def __init__(self) -> None:
+        super().__init__("This email address is already verified.")
+
+
+def register(session: Session, settings: Settings, *, email: str, password: str, name: str) -> User:
+    user = User.register(session, email=email, password=password, name=name)
+    send_verification(session, settings, user)
+    return user
+
+
+def send_verification(session: Session, settings: Settings, user: User) -> None:
+    """Queues the email in this transaction: it goes out only if the change commits."""
+    token = UserToken.issue(session, user, TokenPurpose.VERIFY_EMAIL)
+    link = f"{settings.frontend_url}/verify-email?token={token}"
+    queue_email(session, to=user.email, template="verify_email", context={"name": user.name, "link": link})
+
+
+def resend_verification(session: Session, settings: Settings, user_id: str) -> None:
+    user = session.get_one(User, uuid.UUID(user_id))
+    if user.email_verified:
+        raise EmailAlreadyVerified()
+    send_verification(session, settings, user)
+
+
+def verify_email(session: Session, token: str) -> None:
+    UserToken.redeem(session, token, TokenPurpose.VERIFY_EMAIL).verify_email()
+
+
+def request_password_reset(session: Session, settings: Settings, email: str) -> None:
+    """Queues a reset email if the account exists; the caller answers the same either way."""
+    user = session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        return
+    token = UserToken.issue(session, user, TokenPurpose.RESET_PASSWORD)
+    link = f"{settings.frontend_url}/reset-password?token={token}"
+    queue_email(session, to=user.email, template="reset_password", context={"name": user.name, "link": link})
+
+
+def reset_password(session: Session, token: str, new_password: str) -> None:
+    """A new password from the emailed token; every session of the user ends."""
+    user = UserToken.redeem(session, token, TokenPurpose.RESET_PASSWORD)
+    user.reset_password(new_password)
+    AuthSession.revoke_all_of(session, user.id)

@@ -12,13 +12,15 @@ from core.config import current_settings
 from core.db import session
 from core.responses import JSON, JSON_NO_STORE, Response
 from core.security import tokens
-from models import AuthSession, User
+from models import AuthSession
 from schemas.auth_session import dump_sessions
 from schemas.user import user_schema
 
 
 def register_user(body: dict[str, Any]) -> Response:
-    user = User.register(session(), email=body["email"], password=body["password"], name=body["name"])
+    user = auth.register(
+        session(), current_settings(), email=body["email"], password=body["password"], name=body["name"]
+    )
     return user_schema.dump(user), 201, {**JSON, "Location": "/api/v1/users/me"}
 
 
@@ -55,4 +57,24 @@ def list_sessions(user: str, token_info: dict[str, Any], limit: int, cursor: str
 
 def revoke_session(user: str, session_id: str) -> Response:
     AuthSession.get_own(session(), uuid.UUID(session_id), uuid.UUID(user)).revoke()
+    return None, 204, {}
+
+
+def verify_email(body: dict[str, Any]) -> Response:
+    auth.verify_email(session(), body["token"])
+    return None, 204, {}
+
+
+def resend_verification_email(user: str) -> Response:
+    auth.resend_verification(session(), current_settings(), user)
+    return None, 202, {}
+
+
+def forgot_password(body: dict[str, Any]) -> Response:
+    auth.request_password_reset(session(), current_settings(), body["email"])
+    return None, 202, {}
+
+
+def reset_password(body: dict[str, Any]) -> Response:
+    auth.reset_password(session(), body["token"], body["newPassword"])
     return None, 204, {}

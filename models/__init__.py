@@ -5,6 +5,7 @@ from models.base import Base
 from models.catalog import Country, ExternalPlan, ExternalPlanCountry
 from models.job import Job, JobStatus
 from models.user import User
+from models.user_token import TokenPurpose, UserToken
 
 __all__ = [
     "AuthSession",
@@ -15,5 +16,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "RefreshToken",
+    "TokenPurpose",
     "User",
+    "UserToken",
 ]

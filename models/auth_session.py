@@ -7,8 +7,6 @@ one means it was copied, so the whole session is revoked (theft detection).
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +15,7 @@ from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column, relationship
 
 from core.errors import ApiError, NotFound
+from core.opaque_tokens import digest, new_token
 from core.pagination import Page, paginate
 from models.base import Base, UtcDateTime, utcnow
 from models.user import User
@@ -27,11 +26,6 @@ class InvalidRefreshToken(ApiError):
 
     def __init__(self) -> None:
         super().__init__("The refresh token is unknown, expired, spent or revoked: sign in again.")
-
-
-def token_digest(token: str) -> str:
-    """Opaque tokens have 256 random bits, so a fast hash suffices to store them safely."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class AuthSession(Base):
@@ -70,7 +64,7 @@ class AuthSession(Base):
     @classmethod
     def refresh(cls, session: Session, presented: str) -> tuple[AuthSession, str]:
         """Spends `presented` and returns its session with the next refresh token."""
-        token = session.scalar(select(RefreshToken).where(RefreshToken.digest == token_digest(presented)))
+        token = session.scalar(select(RefreshToken).where(RefreshToken.digest == digest(presented)))
         if token is None:
             raise InvalidRefreshToken()
         auth_session = session.get_one(cls, token.session_id)
@@ -139,6 +133,6 @@ class RefreshToken(Base):
 
     @classmethod
     def issue(cls, session: Session, auth_session: AuthSession) -> str:
-        token = secrets.token_urlsafe(32)
-        session.add(cls(session_id=auth_session.id, digest=token_digest(token)))
+        token = new_token()
+        session.add(cls(session_id=auth_session.id, digest=digest(token)))
         return token

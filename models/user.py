@@ -132,6 +132,15 @@ class User(Base):
             own.commit()
         return locked_until if locked_until is not None and locked_until > now else None
 
+    def verify_email(self) -> None:
+        if self.email_verified_at is None:
+            self.email_verified_at = utcnow()
+
+    def reset_password(self, new_password: str) -> None:
+        """After proving control of the mailbox: a new password, and any lock lifted."""
+        self.set_password(new_password)
+        self.failed_logins, self.locked_until = 0, None
+
     def rename(self, name: str) -> None:
         self.name = name.strip()
 

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev worker migrate load-catalog test check lint fmt typecheck spec-check pytest fuzz bench clean
+.PHONY: help install run dev worker create-staff migrate load-catalog test check lint fmt typecheck spec-check pytest fuzz bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -33,6 +33,10 @@ dev: load-catalog ## Like run, one worker, reloading on code changes
 
 worker: migrate ## Run a background-job worker (sends email); run several for more throughput
 	$(BIN)/python worker.py
+
+create-staff: migrate ## Give a registered user staff rights (the admin API): make create-staff EMAIL=ada@example.com
+	@test -n "$(EMAIL)" || { echo "usage: make create-staff EMAIL=someone@example.com" >&2; exit 2; }
+	$(BIN)/python -m core.staff "$(EMAIL)"
 
 test: $(INSTALLED) ## Everything CI runs: lint, types, spec, unit/integration/contract tests, live fuzz
 	scripts/with-postgres $(MAKE) --no-print-directory check

@@ -15,7 +15,7 @@ from http import HTTPStatus
 from typing import Any, TypedDict
 
 from connexion import FlaskApp
-from connexion.exceptions import ProblemException
+from connexion.exceptions import OAuthScopeProblem, ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -106,6 +106,10 @@ class Forbidden(ApiError):
     status, code, title = 403, "forbidden", "Forbidden"
 
 
+class InsufficientScope(Forbidden):
+    code = "insufficient_scope"
+
+
 class NotFound(ApiError):
     status, code, title = 404, "not_found", "Not Found"
 
@@ -148,6 +152,8 @@ _BY_STATUS: dict[int, type[ApiError]] = {
 def as_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, OAuthScopeProblem):
+        return InsufficientScope("Your role does not allow this operation")
     if isinstance(exc, HTTPException) and exc.status_code == 404:
         return NotFound("No resource at this path")
     if isinstance(exc, HTTPException) and exc.status_code in _BY_STATUS:

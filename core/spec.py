@@ -79,18 +79,23 @@ class Contract:
         return tuple(found)
 
     @cached_property
-    def _routes(self) -> tuple[tuple[re.Pattern[str], frozenset[str]], ...]:
+    def _routes(self) -> tuple[tuple[re.Pattern[str], int, frozenset[str]], ...]:
         methods: dict[str, set[str]] = {}
         for op in self.operations:
             methods.setdefault(op.path, set()).add(op.method)
-        return tuple((_path_pattern(path), frozenset(allowed)) for path, allowed in methods.items())
+        return tuple((_path_pattern(path), path.count("{"), frozenset(allowed)) for path, allowed in methods.items())
 
     def allowed_methods(self, path: str) -> frozenset[str] | None:
-        """The methods the spec declares for a concrete request path, or None if no path matches."""
-        for pattern, allowed in self._routes:
-            if pattern.fullmatch(path):
-                return allowed
-        return None
+        """The methods the spec declares for a concrete request path, or None if no path matches.
+
+        As OpenAPI says, a concrete path wins over a template that also matches it: /admin/jobs/cleanup
+        is that path, not /admin/jobs/{jobId} with jobId "cleanup".
+        """
+        matching = [(params, allowed) for pattern, params, allowed in self._routes if pattern.fullmatch(path)]
+        if not matching:
+            return None
+        fewest = min(params for params, _ in matching)
+        return frozenset().union(*(allowed for params, allowed in matching if params == fewest))
 
     def handler_name(self, operation_id: str) -> str:
         """`listPlans` tagged `Catalog` is served by `handlers.catalog.list_plans`."""

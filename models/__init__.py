@@ -3,7 +3,7 @@
 from models.auth_session import AuthSession, RefreshToken
 from models.base import Base
 from models.catalog import Country, ExternalPlan, ExternalPlanCountry
-from models.job import Job, JobStatus
+from models.job import Job, JobStateConflict, JobStatus
 from models.user import User
 from models.user_token import TokenPurpose, UserToken
 
@@ -14,6 +14,7 @@ __all__ = [
     "ExternalPlan",
     "ExternalPlanCountry",
     "Job",
+    "JobStateConflict",
     "JobStatus",
     "RefreshToken",
     "TokenPurpose",

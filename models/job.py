@@ -13,12 +13,18 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Enum, Index, Integer, String, Text, func, or_, select, update
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import JSON, Enum, Index, Integer, String, Text, delete, func, or_, select, update
+from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
+from core.errors import ApiError, NotFound
+from core.pagination import Page, paginate
 from models.base import Base, UtcDateTime, utcnow
 
 MAX_ERROR_CHARS = 2000
+
+
+class JobStateConflict(ApiError):
+    status, code, title, type = 409, "job_state_conflict", "Job state conflict", "/problems/job-state-conflict"
 
 
 class JobStatus(enum.StrEnum):
@@ -96,6 +102,46 @@ class Job(Base):
             execution_options={"synchronize_session": False},
         )
         return list(claimed)
+
+    @classmethod
+    def page(
+        cls, session: Session, *, status: str | None, kind: str | None, limit: int, cursor: str | None
+    ) -> Page[Job]:
+        statement = select(cls)
+        if status is not None:
+            statement = statement.where(cls.status == JobStatus(status))
+        if kind is not None:
+            statement = statement.where(cls.kind == kind)
+        return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor)
+
+    @classmethod
+    def page_order(cls) -> list[QueryableAttribute[Any]]:
+        return [cls.created_at, cls.id]
+
+    @classmethod
+    def get(cls, session: Session, job_id: uuid.UUID) -> Job:
+        job = session.get(cls, job_id)
+        if job is None:
+            raise NotFound("Job not found")
+        return job
+
+    @classmethod
+    def clean_up(cls, session: Session, *, status: JobStatus, older_than: timedelta) -> int:
+        """Deletes finished jobs of `status` that finished longer ago than `older_than`; returns how many."""
+        if status not in (JobStatus.SUCCEEDED, JobStatus.DEAD):
+            raise JobStateConflict("Only succeeded or dead jobs can be cleaned up")
+        deleted = session.execute(delete(cls).where(cls.status == status, cls.finished_at < utcnow() - older_than))
+        return int(deleted.rowcount)  # type: ignore[attr-defined]
+
+    def retry(self) -> None:
+        """A dead job gets a fresh set of attempts, due now."""
+        if self.status != JobStatus.DEAD:
+            raise JobStateConflict(f"Only dead jobs can be retried; this one is {self.status.value}")
+        self.status, self.attempts, self.run_at, self.finished_at = JobStatus.QUEUED, 0, utcnow(), None
+
+    def ensure_deletable(self) -> None:
+        if self.status == JobStatus.RUNNING:
+            raise JobStateConflict("A running job cannot be deleted; wait for it to finish")
 
     def succeed(self) -> None:
         self.status, self.finished_at, self.locked_at, self.locked_by = JobStatus.SUCCEEDED, utcnow(), None, None

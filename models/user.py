@@ -70,7 +70,8 @@ class User(Base):
 
     @property
     def scopes(self) -> list[str]:
-        return ["users:read", "users:write", "sessions:manage"]
+        """Read from the database on every request, so granting or removing staff applies at once."""
+        return ["users:read", "users:write", "sessions:manage"] + (["admin:jobs"] if self.is_staff else [])
 
     @classmethod
     def register(cls, session: Session, *, email: str, password: str, name: str) -> User:

@@ -6,8 +6,9 @@ a 400 `invalid_cursor`, which `positive_data_acceptance` would report as a valid
 So a *positive* case keeps its cursor only if it is one the API could have issued; the rejection of
 forged cursors is covered by the negative cases and the integration tests, and real cursors by them too.
 
-Authenticated operations get a real access token of a fuzz user (registered on first use). Tokens are
-fetched again every few seconds, since the fuzzer itself logs out and so revokes the session it uses.
+Authenticated operations get a real access token of a fuzz user, registered on first use and made staff
+(through DATABASE_URL, as `make create-staff` would) so that the admin operations are explored too.
+Tokens are fetched again every few seconds, since the fuzzer itself logs out and revokes sessions.
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ import schemathesis
 from schemathesis import Case
 from schemathesis.generation import GenerationMode
 
+from core import staff
 from core.errors import InvalidCursor
 from core.pagination import decode_cursor
-from models import AuthSession, Country, ExternalPlan
+from models import AuthSession, Country, ExternalPlan, Job
 
 # The keyset each paginated operation orders by.
 CURSOR_KEYS: dict[str, list[Any]] = {
     "listCountries": Country.page_order(),
     "listPlans": ExternalPlan.page_order(),
     "listSessions": AuthSession.page_order(),
+    "listJobs": Job.page_order(),
 }
 
 
@@ -59,6 +62,7 @@ class FuzzUserToken:
         response = schema["/auth/login"]["POST"].Case(body=credentials, media_type="application/json").call()
         if response.status_code == 401:
             schema["/auth/register"]["POST"].Case(body=FUZZ_USER, media_type="application/json").call()
+            staff.main([FUZZ_USER["email"]])
             response = schema["/auth/login"]["POST"].Case(body=credentials, media_type="application/json").call()
         return str(response.json()["accessToken"])
 

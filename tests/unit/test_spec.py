@@ -88,6 +88,8 @@ def test_allowed_methods_match_concrete_paths() -> None:
     assert CONTRACT.allowed_methods("/health-check/liveness") == {"GET"}
     assert CONTRACT.allowed_methods("/api/v1/plans/a/b") is None
     assert CONTRACT.allowed_methods("/api/v1/health-check/liveness") is None
+    assert CONTRACT.allowed_methods("/api/v1/admin/jobs/cleanup") == {"POST"}  # the concrete path wins
+    assert CONTRACT.allowed_methods("/api/v1/admin/jobs/3b0e7f7c-5b8a-4c0e-9a51-0c7e7d3b9f21") == {"GET", "DELETE"}
 
 
 def test_handler_names_follow_the_tag_and_operation_id() -> None:

@@ -1,0 +1,39 @@
+"""Operations tagged Admin (staff only: scope admin:jobs)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from core.db import session
+from core.responses import JSON, Response
+from models import Job, JobStatus
+from schemas.job import job_list_schema, job_schema
+
+
+def list_jobs(limit: int, cursor: str | None = None, status: str | None = None, kind: str | None = None) -> Response:
+    return job_list_schema.dump(Job.page(session(), status=status, kind=kind, limit=limit, cursor=cursor)), 200, JSON
+
+
+def get_job(job_id: str) -> Response:
+    return job_schema.dump(Job.get(session(), uuid.UUID(job_id))), 200, JSON
+
+
+def retry_job(job_id: str) -> Response:
+    job = Job.get(session(), uuid.UUID(job_id))
+    job.retry()
+    return job_schema.dump(job), 200, JSON
+
+
+def delete_job(job_id: str) -> Response:
+    job = Job.get(session(), uuid.UUID(job_id))
+    job.ensure_deletable()
+    session().delete(job)
+    return None, 204, {}
+
+
+def clean_up_jobs(body: dict[str, Any]) -> Response:
+    older_than = timedelta(days=body["olderThanDays"])
+    deleted = Job.clean_up(session(), status=JobStatus(body["status"]), older_than=older_than)
+    return {"deleted": deleted}, 200, JSON

@@ -16,6 +16,7 @@ from connexion.resolver import Resolver
 from core.config import Settings, attach_settings, load_settings_or_exit
 from core.db import Database, create_db_engine
 from core.errors import register_error_handlers
+from core.external_idp import ExternalIdp
 from core.logging import configure_logging
 from core.middleware import (
     AccessLogMiddleware,
@@ -83,7 +84,13 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     app.add_middleware(BodyLimitMiddleware, position=before_errors, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ContractDocumentsMiddleware, position=before_errors, contract=contract)
     # The spec's token check runs in the ASGI layer, outside Flask: it finds what it needs in the scope.
-    app.add_middleware(AuthenticatorMiddleware, position=before_errors, authenticator=Authenticator(tokens, database))
+    external = (
+        ExternalIdp(settings.jwt_issuer, settings.jwt_audience, settings.jwt_jwks_uri)
+        if settings.external_idp_enabled
+        else None
+    )
+    authenticator = Authenticator(tokens, database, external)
+    app.add_middleware(AuthenticatorMiddleware, position=before_errors, authenticator=authenticator)
     app.add_middleware(MethodGuardMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, contract=contract)
     app.add_middleware(RoutedOnlyMiddleware, position=MiddlewarePosition.BEFORE_SECURITY)
     return app

@@ -54,15 +54,17 @@ def refresh(session: Session, tokens: TokenService, presented: str) -> dict[str,
     return token_pair(tokens, session.get_one(User, auth_session.user_id), auth_session, refresh_token)
 
 
-def sign_out(session: Session, session_id: str) -> None:
-    session.get_one(AuthSession, uuid.UUID(session_id)).revoke()
+def sign_out(session: Session, session_id: str | None) -> None:
+    """Ends our session; a token of an external provider has none of ours (sid None): nothing to end."""
+    if session_id is not None:
+        session.get_one(AuthSession, uuid.UUID(session_id)).revoke()
 
 
-def change_password(session: Session, user_id: str, session_id: str, *, current: str, new: str) -> None:
+def change_password(session: Session, user_id: str, session_id: str | None, *, current: str, new: str) -> None:
     """A new password ends every other session: whoever knew the old one is signed out."""
     user = session.get_one(User, uuid.UUID(user_id))
     user.change_password(current_password=current, new_password=new)
-    AuthSession.revoke_all_of(session, user.id, except_id=uuid.UUID(session_id))
+    AuthSession.revoke_all_of(session, user.id, except_id=uuid.UUID(session_id) if session_id else None)
 
 
 class EmailAlreadyVerified(ApiError):

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     refresh_token_ttl_days: int = Field(30, ge=1, le=365)
     login_max_failures: int = Field(5, ge=1, le=100)
     login_lockout_minutes: int = Field(15, ge=1, le=1440)
+    # An external identity provider whose bearer tokens are accepted too (all three, or none).
+    jwt_issuer: str = Field("", max_length=300)
+    jwt_audience: str = Field("", max_length=300)
+    jwt_jwks_uri: str = Field("", max_length=500, pattern=r"^(https?://\S+)?$")
     # Where links in emails point (the web app's origin).
     frontend_url: str = Field("http://localhost:3000", pattern=r"^https?://[^\s]+$", max_length=200)
 
@@ -103,6 +107,17 @@ class Settings(BaseSettings):
         if not keys or len(usable) != len(keys):
             raise ValueError("every key must be an EC P-256 private key with a kid")
         return value
+
+    @model_validator(mode="after")
+    def _external_idp_all_or_nothing(self) -> Settings:
+        given = [bool(self.jwt_issuer), bool(self.jwt_audience), bool(self.jwt_jwks_uri)]
+        if any(given) and not all(given):
+            raise ValueError("JWT_ISSUER, JWT_AUDIENCE and JWT_JWKS_URI: set all three to accept an external provider")
+        return self
+
+    @property
+    def external_idp_enabled(self) -> bool:
+        return bool(self.jwt_issuer)
 
     @model_validator(mode="after")
     def _production_refuses_development_defaults(self) -> Settings:

@@ -23,6 +23,7 @@ from joserfc.jwt import JWTClaimsRegistry
 
 from core.config import Settings
 from core.db import PROJECT_ROOT, Database
+from core.external_idp import ExternalIdp
 from models import AuthSession, User
 
 ALGORITHM = "ES256"  # pinned: tokens naming another alg (none, HS256, ...) are refused
@@ -102,10 +103,13 @@ class Authenticator:
 
     tokens: TokenService
     database: Database
+    external: ExternalIdp | None = None
 
     def check(self, token: str) -> dict[str, Any] | None:
         ids = self.tokens.verify(token)
         if ids is None:
+            if self.external is not None and self.external.issued(token):
+                return self._check_external(self.external, token)
             return None
         user_id, session_id = ids
         with self.database.sessions() as session:
@@ -114,6 +118,17 @@ class Authenticator:
             if user is None:
                 return None
             return {"sub": str(user_id), "sid": str(session_id), "scope": user.scopes}
+
+    def _check_external(self, external: ExternalIdp, token: str) -> dict[str, Any] | None:
+        claims = external.verify(token)
+        if claims is None:
+            return None
+        with self.database.sessions.begin() as session:
+            user = User.from_external(session, external.issuer, claims)
+            if user is None:
+                return None
+            # No sid: the provider owns that session; there is nothing of ours to revoke.
+            return {"sub": str(user.id), "sid": None, "scope": user.scopes}
 
 
 class AuthenticatorMiddleware:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Boolean, Integer, String, case, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -59,6 +60,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))  # None: signs in elsewhere (external IdP)
     email_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "<issuer>|<sub>" of an external identity provider's account linked to this user.
+    external_subject: Mapped[str | None] = mapped_column(String(600), unique=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
@@ -132,6 +135,41 @@ class User(Base):
             )
             own.commit()
         return locked_until if locked_until is not None and locked_until > now else None
+
+    @classmethod
+    def from_external(cls, session: Session, issuer: str, claims: dict[str, Any]) -> User | None:
+        """The local user of an external provider's account, created on first sight from its `email`.
+
+        An existing local account is linked only when the provider vouches for the email
+        (`email_verified: true`); otherwise anyone able to register that email there could take it over.
+        """
+        subject = f"{issuer}|{claims['sub']}"
+        user = session.scalar(select(cls).where(cls.external_subject == subject))
+        if user is not None:
+            return user
+        email, vouched = claims.get("email"), claims.get("email_verified") is True
+        if not isinstance(email, str) or "@" not in email or len(email) > 254:
+            return None
+        user = session.scalar(select(cls).where(cls.email == normalise_email(email)))
+        if user is not None:
+            if not vouched or user.external_subject is not None:
+                return None
+            user.external_subject = subject
+            return user
+        name = claims.get("name") if isinstance(claims.get("name"), str) else None
+        user = cls(
+            email=normalise_email(email),
+            name=(name or email.split("@")[0])[:100],
+            password_hash=None,
+            email_verified_at=utcnow() if vouched else None,
+            external_subject=subject,
+        )
+        try:
+            with session.begin_nested():
+                session.add(user)
+        except IntegrityError:  # created by a concurrent first request
+            return session.scalar(select(cls).where(cls.external_subject == subject))
+        return user
 
     def verify_email(self) -> None:
         if self.email_verified_at is None:

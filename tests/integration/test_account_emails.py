@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -162,3 +163,23 @@ def test_an_expired_reset_link_changes_nothing(client: TestClient, db: Session, 
 
     assert response.status_code == 422
     assert client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}).status_code == 200
+
+
+def test_one_time_tokens_never_reach_the_logs(
+    client: TestClient, deliver: tuple[Inbox, Worker], caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox, worker = deliver
+    with caplog.at_level(logging.DEBUG):
+        client.post("/api/v1/auth/register", json={"email": "ada@example.com", "password": PASSWORD, "name": "Ada"})
+        worker.run_until_idle()
+        verify = link_token(inbox, "verify-email")
+        client.post("/api/v1/auth/verify-email", json={"token": verify})
+        client.post("/api/v1/auth/password/forgot", json={"email": "ada@example.com"})
+        worker.run_until_idle()
+        reset = link_token(inbox, "reset-password")
+        client.post("/api/v1/auth/password/reset", json={"token": reset, "newPassword": "staple-orbit-lantern-42"})
+
+    logged = "\n".join(record.getMessage() + repr(record.__dict__) for record in caplog.records)
+    assert "send_email" in logged or "job succeeded" in logged  # the worker's lines were captured
+    for secret in (PASSWORD, verify, reset, "staple-orbit-lantern-42"):
+        assert secret not in logged

@@ -98,3 +98,32 @@ def test_a_mail_url_must_be_smtp_and_is_never_echoed(
     message = capsys.readouterr().err
     assert "MAIL_URL: must be empty or start with smtp://" in message
     assert "Sup3rSecret" not in message
+
+
+def test_production_refuses_to_sign_with_a_generated_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db/switchboard")
+    monkeypatch.setenv("MAIL_URL", "smtp://mail:25")
+
+    with pytest.raises(ValueError, match="JWT_PRIVATE_KEYS: production needs its signing keys"):
+        Settings()
+
+
+def test_signing_keys_must_be_ec_private_keys_and_are_never_echoed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("JWT_PRIVATE_KEYS", '{"keys": [{"kty": "oct", "k": "c2VjcmV0LXNpZ25pbmcta2V5", "kid": "1"}]}')
+
+    with pytest.raises(SystemExit):
+        load_settings_or_exit()
+
+    message = capsys.readouterr().err
+    assert "JWT_PRIVATE_KEYS: every key must be an EC P-256 private key with a kid" in message
+    assert "c2VjcmV0" not in message
+
+
+def test_an_external_provider_needs_all_three_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JWT_ISSUER", "https://idp.example")
+
+    with pytest.raises(ValueError, match="set all three"):
+        Settings()

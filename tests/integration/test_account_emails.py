@@ -20,6 +20,7 @@ from models import Job, UserToken
 from models.base import utcnow
 from tests.conftest import database_of
 from tests.factories import PASSWORD, make_user
+from tests.sign_in import auth_headers
 from tests.smtp import Inbox, start_smtp
 
 
@@ -40,11 +41,6 @@ def link_token(inbox: Inbox, path: str) -> str:
     return match.group(1)
 
 
-def bearer_for(client: TestClient, email: str, password: str = PASSWORD) -> dict[str, str]:
-    token = client.post("/api/v1/auth/login", json={"email": email, "password": password}).json()["accessToken"]
-    return {"Authorization": f"Bearer {token}"}
-
-
 def test_registering_sends_a_link_that_verifies_the_email_once(
     client: TestClient, deliver: tuple[Inbox, Worker], settings: Settings
 ) -> None:
@@ -62,7 +58,7 @@ def test_registering_sends_a_link_that_verifies_the_email_once(
     assert first.status_code == 204
     assert again.status_code == 422
     assert again.json()["code"] == "invalid_token"
-    me = client.get("/api/v1/users/me", headers=bearer_for(client, "ada@example.com")).json()
+    me = client.get("/api/v1/users/me", headers=auth_headers(client, "ada@example.com")).json()
     assert me["emailVerified"] is True
 
 
@@ -100,7 +96,7 @@ def test_resending_replaces_the_link_until_the_email_is_verified(
     client.post("/api/v1/auth/register", json={"email": "ada@example.com", "password": PASSWORD, "name": "Ada"})
     worker.run_until_idle()
     first = link_token(inbox, "verify-email")
-    auth = bearer_for(client, "ada@example.com")
+    auth = auth_headers(client, "ada@example.com")
 
     assert client.post("/api/v1/auth/verify-email/resend", headers=auth).status_code == 202
     worker.run_until_idle()
@@ -130,7 +126,7 @@ def test_a_reset_link_sets_a_new_password_once_and_ends_every_session(
     inbox, worker = deliver
     user = make_user(db, failed_logins=3)
     db.commit()
-    old_session = bearer_for(client, user.email)
+    old_session = auth_headers(client, user.email)
     client.post("/api/v1/auth/password/forgot", json={"email": user.email})
     worker.run_until_idle()
     token = link_token(inbox, "reset-password")
@@ -144,7 +140,7 @@ def test_a_reset_link_sets_a_new_password_once_and_ends_every_session(
     assert reused.json()["code"] == "invalid_token"
     assert client.get("/api/v1/users/me", headers=old_session).status_code == 401
     assert client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}).status_code == 401
-    assert client.get("/api/v1/users/me", headers=bearer_for(client, user.email, new_password)).status_code == 200
+    assert client.get("/api/v1/users/me", headers=auth_headers(client, user.email, new_password)).status_code == 200
 
 
 def test_an_expired_reset_link_changes_nothing(client: TestClient, db: Session, deliver: tuple[Inbox, Worker]) -> None:

@@ -14,14 +14,14 @@ from starlette.testclient import TestClient
 from core.db import PROJECT_ROOT
 from models import Job, JobStatus, User
 from models.base import utcnow
-from tests.factories import PASSWORD, make_user
+from tests.factories import make_user
+from tests.sign_in import auth_headers
 
 
 def staff_headers(client: TestClient, db: Session, *, staff: bool = True) -> dict[str, str]:
     user = make_user(db, is_staff=staff)
     db.commit()
-    pair = client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}).json()
-    return {"Authorization": f"Bearer {pair['accessToken']}"}
+    return auth_headers(client, user.email)
 
 
 def add_job(db: Session, status: JobStatus, *, kind: str = "send_email", finished_days_ago: int | None = None) -> Job:
@@ -99,8 +99,7 @@ def test_the_staff_command_grants_and_revokes_rights_effective_on_the_next_reque
 ) -> None:
     user = make_user(db)
     db.commit()
-    pair = client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}).json()
-    headers = {"Authorization": f"Bearer {pair['accessToken']}"}
+    headers = auth_headers(client, user.email)
     env = {**os.environ, "DATABASE_URL": database_url}
 
     def staff_command(*args: str) -> subprocess.CompletedProcess[str]:

@@ -22,18 +22,9 @@ from core.config import Settings
 from models import AuthSession, User
 from models.base import utcnow
 from tests.factories import PASSWORD, make_user
+from tests.sign_in import bearer, sign_in
 
 ME = "/api/v1/users/me"
-
-
-def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> dict[str, str]:
-    response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
-    assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_registering_normalises_the_email_and_stores_only_an_argon2id_hash(client: TestClient, db: Session) -> None:

@@ -14,7 +14,7 @@ from core.errors import ApiError
 from core.mail import queue_email
 from core.security import TokenService
 from models import AuthSession, TokenPurpose, User, UserToken
-from models.user import normalise_email
+from models.user import CurrentPasswordIncorrect, InvalidCredentials, normalise_email
 
 
 def token_pair(tokens: TokenService, user: User, auth_session: AuthSession, refresh_token: str) -> dict[str, Any]:
@@ -32,13 +32,7 @@ def sign_in(
     user_agent: str | None,
     ip_address: str | None,
 ) -> dict[str, Any]:
-    user = User.authenticate(
-        session,
-        email=email,
-        password=password,
-        max_failures=settings.login_max_failures,
-        lockout=timedelta(minutes=settings.login_lockout_minutes),
-    )
+    user = _check_password(session, settings, email, password)
     auth_session, refresh_token = AuthSession.start(
         session,
         user,
@@ -60,11 +54,31 @@ def sign_out(session: Session, session_id: str | None) -> None:
         session.get_one(AuthSession, uuid.UUID(session_id)).revoke()
 
 
-def change_password(session: Session, user_id: str, session_id: str | None, *, current: str, new: str) -> None:
-    """A new password ends every other session: whoever knew the old one is signed out."""
+def change_password(
+    session: Session, settings: Settings, user_id: str, session_id: str | None, *, current: str, new: str
+) -> None:
+    """A new password ends every other session: whoever knew the old one is signed out.
+
+    The current password is checked like a sign-in, failures counting towards the lockout, so a stolen
+    access token cannot be used to guess it.
+    """
     user = session.get_one(User, uuid.UUID(user_id))
-    user.change_password(current_password=current, new_password=new)
+    try:
+        _check_password(session, settings, user.email, current)
+    except InvalidCredentials:
+        raise CurrentPasswordIncorrect() from None
+    user.set_password(new)
     AuthSession.revoke_all_of(session, user.id, except_id=uuid.UUID(session_id) if session_id else None)
+
+
+def _check_password(session: Session, settings: Settings, email: str, password: str) -> User:
+    return User.authenticate(
+        session,
+        email=email,
+        password=password,
+        max_failures=settings.login_max_failures,
+        lockout=timedelta(minutes=settings.login_lockout_minutes),
+    )
 
 
 class EmailAlreadyVerified(ApiError):

@@ -24,7 +24,7 @@ from joserfc.jwt import JWTClaimsRegistry
 log = logging.getLogger(__name__)
 
 ALGORITHMS = ["RS256", "ES256"]  # never "none", never HS*: a public key cannot become an HMAC secret
-REFETCH_AT_MOST_EVERY = 30.0  # seconds between refetches for unknown kids: they cannot make us hammer the provider
+REFETCH_AT_MOST_EVERY = 30.0  # seconds between fetches of the provider's keys
 
 
 @dataclass
@@ -34,7 +34,8 @@ class ExternalIdp:
     jwks_uri: str
     timeout: float = 5.0
     _keys: KeySet | None = field(default=None, repr=False)
-    _refetched_at: float | None = field(default=None, repr=False)
+    _attempted_at: float | None = field(default=None, repr=False)  # last fetch, successful or not
+    _refreshed_at: float | None = field(default=None, repr=False)  # last fetch for an unknown kid
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def issued(self, token: str) -> bool:
@@ -70,12 +71,17 @@ class ExternalIdp:
             return None
 
     def _key_set(self, *, refresh: bool) -> KeySet | None:
+        """The cached keys; fetched when there are none or `refresh` asks, at most once per interval,
+        so neither an unknown kid nor a provider that is down makes every request wait on it."""
         with self._lock:
             now = time.monotonic()
-            may_refetch = self._refetched_at is None or now - self._refetched_at > REFETCH_AT_MOST_EVERY
-            if self._keys is None or (refresh and may_refetch):
-                if refresh:
-                    self._refetched_at = now
+            if self._keys is None:
+                due = _elapsed(self._attempted_at, now)
+            else:
+                due = refresh and _elapsed(self._refreshed_at, now)
+            if due:
+                self._attempted_at = now
+                self._refreshed_at = now if refresh else self._refreshed_at
                 try:
                     response = httpx.get(self.jwks_uri, timeout=self.timeout)
                     response.raise_for_status()
@@ -83,6 +89,10 @@ class ExternalIdp:
                 except (httpx.HTTPError, ValueError, JoseError) as error:
                     log.warning("could not fetch the identity provider's keys: %s", type(error).__name__)
             return self._keys
+
+
+def _elapsed(since: float | None, now: float) -> bool:
+    return since is None or now - since > REFETCH_AT_MOST_EVERY
 
 
 def _b64decode(segment: str) -> bytes:

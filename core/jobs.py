@@ -54,16 +54,28 @@ class Worker:
         running: set[Future[None]] = set()
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="job") as pool:
             while not self._stopping.is_set():
-                jobs = self.claim(self.concurrency - len(running)) if len(running) < self.concurrency else []
+                jobs = self._claim_safely(self.concurrency - len(running)) if len(running) < self.concurrency else []
                 running |= {pool.submit(self.execute, job.id, job.attempts) for job in jobs}
                 if running:
                     done, _ = wait(running, timeout=self.poll_interval, return_when=FIRST_COMPLETED)
                     running -= done
+                    for future in done:
+                        if future.exception() is not None:  # recording the outcome failed (database?)
+                            log.error("job bookkeeping failed", exc_info=future.exception())
                 elif not jobs:
                     self._stopping.wait(self.poll_interval)
             if running:
                 log.info("worker stopping; finishing running jobs", extra={"running": len(running)})
         log.info("worker stopped", extra={"worker": self.name})
+
+    def _claim_safely(self, limit: int) -> list[Job]:
+        """A database that is down for a while must not end the worker: log, wait, try again."""
+        try:
+            return self.claim(limit)
+        except Exception:
+            log.exception("claiming jobs failed; retrying after the poll interval")
+            self._stopping.wait(self.poll_interval)
+            return []
 
     def run_until_idle(self) -> int:
         """Runs due jobs one at a time until none is due; returns how many ran (for tests and one-off use)."""

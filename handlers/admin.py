@@ -21,13 +21,13 @@ def get_job(job_id: str) -> Response:
 
 
 def retry_job(job_id: str) -> Response:
-    job = Job.get(session(), uuid.UUID(job_id))
+    job = Job.get(session(), uuid.UUID(job_id), for_update=True)
     job.retry()
     return job_schema.dump(job), 200, JSON
 
 
 def delete_job(job_id: str) -> Response:
-    job = Job.get(session(), uuid.UUID(job_id))
+    job = Job.get(session(), uuid.UUID(job_id), for_update=True)
     job.ensure_deletable()
     session().delete(job)
     return None, 204, {}

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from core import auth
+from core.config import current_settings
 from core.db import session
 from core.responses import JSON, Response
 from models import User
@@ -23,5 +24,6 @@ def update_current_user(user: str, body: dict[str, Any]) -> Response:
 
 
 def change_password(user: str, token_info: dict[str, Any], body: dict[str, Any]) -> Response:
-    auth.change_password(session(), user, token_info["sid"], current=body["currentPassword"], new=body["newPassword"])
+    current, new = body["currentPassword"], body["newPassword"]
+    auth.change_password(session(), current_settings(), user, token_info["sid"], current=current, new=new)
     return None, 204, {}

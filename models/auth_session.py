@@ -63,17 +63,27 @@ class AuthSession(Base):
 
     @classmethod
     def refresh(cls, session: Session, presented: str) -> tuple[AuthSession, str]:
-        """Spends `presented` and returns its session with the next refresh token."""
-        token = session.scalar(select(RefreshToken).where(RefreshToken.digest == digest(presented)))
-        if token is None:
+        """Spends `presented` and returns its session with the next refresh token.
+
+        Spending is one atomic UPDATE ... WHERE spent_at IS NULL, so of two concurrent uses of one token
+        exactly one wins; the other is treated as the replay it is.
+        """
+        now = utcnow()
+        session_id = session.scalar(
+            update(RefreshToken)
+            .where(RefreshToken.digest == digest(presented), RefreshToken.spent_at.is_(None))
+            .values(spent_at=now)
+            .returning(RefreshToken.session_id)
+        )
+        if session_id is None:
+            spent = session.scalar(select(RefreshToken.session_id).where(RefreshToken.digest == digest(presented)))
+            if spent is not None:
+                cls.revoke_now(session, spent)  # a copy is in someone else's hands
             raise InvalidRefreshToken()
-        auth_session = session.get_one(cls, token.session_id)
-        if token.spent_at is not None:
-            cls.revoke_now(session, auth_session.id)  # a copy is in someone else's hands
-            raise InvalidRefreshToken()
+        auth_session = session.get_one(cls, session_id)
         if not auth_session.active:
             raise InvalidRefreshToken()
-        token.spent_at = auth_session.last_used_at = utcnow()
+        auth_session.last_used_at = now
         return auth_session, RefreshToken.issue(session, auth_session)
 
     @classmethod

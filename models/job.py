@@ -82,12 +82,26 @@ class Job(Base):
     def claim(cls, session: Session, *, worker: str, limit: int, visibility_timeout: timedelta) -> list[Job]:
         """Marks up to `limit` due jobs as running by `worker` and returns them (commit to hand them over)."""
         now = utcnow()
+        abandoned = (cls.status == JobStatus.RUNNING) & (cls.locked_at < now - visibility_timeout)
+        # An abandoned job that has used all its attempts (its handler may be what kills workers) is dead.
+        session.execute(
+            update(cls)
+            .where(abandoned, cls.attempts >= cls.max_attempts)
+            .values(
+                status=JobStatus.DEAD,
+                finished_at=now,
+                locked_at=None,
+                locked_by=None,
+                payload={},
+                last_error="abandoned: its worker stopped answering on every attempt",
+            )
+        )
         due = (
             select(cls.id)
             .where(
                 or_(
                     (cls.status == JobStatus.QUEUED) & (cls.run_at <= now),
-                    (cls.status == JobStatus.RUNNING) & (cls.locked_at < now - visibility_timeout),
+                    abandoned & (cls.attempts < cls.max_attempts),
                 )
             )
             .order_by(cls.run_at)
@@ -119,8 +133,9 @@ class Job(Base):
         return [cls.created_at, cls.id]
 
     @classmethod
-    def get(cls, session: Session, job_id: uuid.UUID) -> Job:
-        job = session.get(cls, job_id)
+    def get(cls, session: Session, job_id: uuid.UUID, *, for_update: bool = False) -> Job:
+        """The job; `for_update` locks its row, so no worker claims it while it is being changed."""
+        job = session.get(cls, job_id, with_for_update=for_update)
         if job is None:
             raise NotFound("Job not found")
         return job
@@ -153,6 +168,7 @@ class Job(Base):
         self.locked_at = self.locked_by = None
         if self.attempts >= self.max_attempts:
             self.status, self.finished_at = JobStatus.DEAD, utcnow()
+            self.payload = {}  # a dead job keeps its error, not the one-time tokens it carried
             return
         ceiling = backoff_base * 2 ** (self.attempts - 1)
         self.status = JobStatus.QUEUED

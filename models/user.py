@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, String, case, func, select, update
+from sqlalchemy import Boolean, Integer, String, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -47,6 +48,18 @@ class CurrentPasswordIncorrect(ApiError):
         super().__init__("The current password is wrong; the password was not changed.")
 
 
+MAX_EXTERNAL_SUBJECT = 600
+# The spec's Email pattern: what we store must be what we would have accepted.
+_EMAIL = re.compile(
+    r"^\s*[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\s*$"
+)
+
+
+def is_valid_email(email: str) -> bool:
+    return len(email) <= 254 and _EMAIL.match(email) is not None
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
@@ -61,7 +74,7 @@ class User(Base):
     email_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
     # "<issuer>|<sub>" of an external identity provider's account linked to this user.
-    external_subject: Mapped[str | None] = mapped_column(String(600), unique=True)
+    external_subject: Mapped[str | None] = mapped_column(String(MAX_EXTERNAL_SUBJECT), unique=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
@@ -94,74 +107,67 @@ class User(Base):
     ) -> User:
         """The user whose credentials these are; 401 if they are wrong, 429 while the account is locked.
 
-        An unknown email and a wrong password answer alike, after the same argon2 work. Failures are
-        counted in their own transaction (the request's rolls back with the 401), atomically, so
-        concurrent guesses cannot slip past the limit.
+        An unknown email and a wrong password answer alike, after the same argon2 work. The attempt is
+        judged and counted in a transaction of its own that holds the user's row, so concurrent guesses
+        are taken one at a time (none slips past the limit) and a failure stays counted although the
+        request itself answers with an error and rolls back.
         """
-        user = session.scalar(select(cls).where(cls.email == normalise_email(email)))
-        now = utcnow()
-        correct = verify_password(user.password_hash if user else None, password)
-        if user is None:
-            raise InvalidCredentials()
-        if user.locked_until is not None and user.locked_until > now:
-            raise AccountLocked(user.locked_until - now)
-        if not correct:
-            locked_until = cls._count_failure(session, user.id, max_failures=max_failures, lockout=lockout)
-            if locked_until is not None:
-                raise AccountLocked(locked_until - now)
-            raise InvalidCredentials()
-        user.failed_logins, user.locked_until = 0, None
+        with Session(session.get_bind()) as own:
+            with own.begin():
+                user = own.scalar(select(cls).where(cls.email == normalise_email(email)).with_for_update())
+                correct = verify_password(user.password_hash if user else None, password)
+                refusal = user.judge_attempt(correct, max_failures, lockout) if user else InvalidCredentials()
+                user_id = user.id if user else None
+            if refusal is not None or user_id is None:
+                raise refusal or InvalidCredentials()
+        user = session.get_one(cls, user_id)
         if user.password_hash and needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         return user
 
-    @classmethod
-    def _count_failure(
-        cls, session: Session, user_id: uuid.UUID, *, max_failures: int, lockout: timedelta
-    ) -> datetime | None:
-        """Adds a failure in a transaction of its own; returns the lock's end if this one locked the account."""
+    def judge_attempt(self, correct: bool, max_failures: int, lockout: timedelta) -> ApiError | None:
+        """Updates the failure count for one sign-in attempt; returns why it is refused, or None."""
         now = utcnow()
-        bind = session.get_bind()
-        with Session(bind) as own:
-            failures = cls.failed_logins + 1
-            locked_until = own.scalar(
-                update(cls)
-                .where(cls.id == user_id)
-                .values(
-                    failed_logins=case((failures >= max_failures, 0), else_=failures),
-                    locked_until=case((failures >= max_failures, now + lockout), else_=cls.locked_until),
-                )
-                .returning(cls.locked_until)
-            )
-            own.commit()
-        return locked_until if locked_until is not None and locked_until > now else None
+        if self.locked_until is not None and self.locked_until > now:
+            return AccountLocked(self.locked_until - now)
+        if correct:
+            self.failed_logins, self.locked_until = 0, None
+            return None
+        self.failed_logins += 1
+        if self.failed_logins >= max_failures:
+            self.failed_logins, self.locked_until = 0, now + lockout
+            return AccountLocked(lockout)
+        return InvalidCredentials()
 
     @classmethod
     def from_external(cls, session: Session, issuer: str, claims: dict[str, Any]) -> User | None:
-        """The local user of an external provider's account, created on first sight from its `email`.
+        """The local user of an external provider's account, created on first sight; None to refuse.
 
-        An existing local account is linked only when the provider vouches for the email
-        (`email_verified: true`); otherwise anyone able to register that email there could take it over.
+        Only an email the provider vouches for (`email_verified: true`) creates or links an account, and
+        an existing local account is linked only if its own email is verified too: otherwise whoever
+        registered the address first, here or there, could take over the other's account.
         """
         subject = f"{issuer}|{claims['sub']}"
+        if len(subject) > MAX_EXTERNAL_SUBJECT:
+            return None
         user = session.scalar(select(cls).where(cls.external_subject == subject))
         if user is not None:
             return user
-        email, vouched = claims.get("email"), claims.get("email_verified") is True
-        if not isinstance(email, str) or "@" not in email or len(email) > 254:
+        email = claims.get("email")
+        if claims.get("email_verified") is not True or not isinstance(email, str) or not is_valid_email(email):
             return None
         user = session.scalar(select(cls).where(cls.email == normalise_email(email)))
         if user is not None:
-            if not vouched or user.external_subject is not None:
+            if not user.email_verified or user.external_subject is not None:
                 return None
             user.external_subject = subject
             return user
-        name = claims.get("name") if isinstance(claims.get("name"), str) else None
+        name = claims.get("name")
         user = cls(
             email=normalise_email(email),
-            name=(name or email.split("@")[0])[:100],
+            name=(name.strip() if isinstance(name, str) and name.strip() else email.split("@")[0])[:100],
             password_hash=None,
-            email_verified_at=utcnow() if vouched else None,
+            email_verified_at=utcnow(),
             external_subject=subject,
         )
         try:
@@ -182,11 +188,6 @@ class User(Base):
 
     def rename(self, name: str) -> None:
         self.name = name.strip()
-
-    def change_password(self, *, current_password: str, new_password: str) -> None:
-        if not verify_password(self.password_hash, current_password):
-            raise CurrentPasswordIncorrect()
-        self.set_password(new_password)
 
     def set_password(self, new_password: str) -> None:
         check_policy(new_password)

@@ -8,21 +8,27 @@ forged cursors is covered by the negative cases and the integration tests, and r
 
 Authenticated operations get a real access token of a fuzz user, registered on first use and made staff
 (through DATABASE_URL, as `make create-staff` would) so that the admin operations are explored too.
-Tokens are fetched again every few seconds, since the fuzzer itself logs out and revokes sessions.
+Tokens are fetched again every few seconds, since the fuzzer itself logs out and revokes sessions, and
+its wrong guesses at `currentPassword` lock the account: like an operator would, the harness lifts
+that lock before it signs in again.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import schemathesis
 from schemathesis import Case
 from schemathesis.generation import GenerationMode
+from sqlalchemy import update
 
 from core import staff
+from core.config import load_settings_or_exit
+from core.db import Database, create_db_engine
 from core.errors import InvalidCursor
 from core.pagination import decode_cursor
-from models import AuthSession, Country, ExternalPlan, Job
+from models import AuthSession, Country, ExternalPlan, Job, User
 
 # The keyset each paginated operation orders by.
 CURSOR_KEYS: dict[str, list[Any]] = {
@@ -57,6 +63,7 @@ FUZZ_USER = {"email": "fuzz-user@switchboard.test", "password": "fuzzing-is-a-us
 @schemathesis.auth(refresh_interval=2)
 class FuzzUserToken:
     def get(self, case: Case, ctx: Any) -> str:
+        _lift_lockout(FUZZ_USER["email"])
         schema = case.operation.schema
         credentials = {"email": FUZZ_USER["email"], "password": FUZZ_USER["password"]}
         response = schema["/auth/login"]["POST"].Case(body=credentials, media_type="application/json").call()
@@ -68,3 +75,13 @@ class FuzzUserToken:
 
     def set(self, case: Case, data: str, ctx: Any) -> None:
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
+
+@cache
+def _database() -> Database:
+    return Database(create_db_engine(load_settings_or_exit()))
+
+
+def _lift_lockout(email: str) -> None:
+    with _database().sessions.begin() as session:
+        session.execute(update(User).where(User.email == email).values(failed_logins=0, locked_until=None))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -331,3 +332,44 @@ def test_changing_the_password_needs_the_current_one_and_ends_the_other_sessions
     assert client.get(ME, headers=bearer(elsewhere["accessToken"])).status_code == 401
     assert client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}).status_code == 401
     sign_in(client, user.email, "staple-orbit-lantern-42")
+
+
+def test_two_simultaneous_uses_of_one_refresh_token_cannot_both_win(
+    app: FlaskApp, client: TestClient, db: Session
+) -> None:
+    user = make_user(db)
+    db.commit()
+    pair = sign_in(client, user.email)
+    start = threading.Barrier(2)
+    answers: list[int] = []
+
+    def use_it() -> None:
+        other = app.test_client()
+        start.wait()
+        answers.append(other.post("/api/v1/auth/refresh", json={"refreshToken": pair["refreshToken"]}).status_code)
+
+    threads = [threading.Thread(target=use_it) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(answers) in ([200, 401], [401, 401])
+    assert client.get(ME, headers=bearer(pair["accessToken"])).status_code == 401  # the replay revoked it
+
+
+def test_guessing_the_current_password_counts_towards_the_lockout(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    user = make_user(db)
+    db.commit()
+    headers = bearer(sign_in(client, user.email)["accessToken"])
+    guess = {"currentPassword": "a-guess-at-it", "newPassword": "staple-orbit-lantern-42"}
+
+    answers = [
+        client.post("/api/v1/users/me/password", json=guess, headers=headers).status_code
+        for _ in range(settings.login_max_failures)
+    ]
+
+    assert answers == [422] * (settings.login_max_failures - 1) + [429]
+    assert client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}).status_code == 429

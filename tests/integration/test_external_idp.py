@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from app import create_app
 from core.config import Settings
 from models import User
+from models.base import utcnow
 from tests.factories import make_user
 
 ISSUER, AUDIENCE = "https://idp.example", "switchboard-test"
@@ -118,18 +119,29 @@ def test_an_unreachable_provider_means_401_not_500(settings: Settings, idp_key: 
     assert response.headers["content-type"] == "application/problem+json"
 
 
-@pytest.mark.parametrize(("vouched", "status"), [(False, 401), (True, 200)])
-def test_an_existing_account_is_linked_only_when_the_provider_vouches_for_the_email(
-    external_client: TestClient, idp_key: RSAKey, db: Session, vouched: bool, status: int
+@pytest.mark.parametrize(
+    ("provider_vouches", "local_verified", "status"), [(False, True, 401), (True, False, 401), (True, True, 200)]
+)
+def test_an_existing_account_is_linked_only_when_both_sides_verified_the_email(
+    external_client: TestClient, idp_key: RSAKey, db: Session, provider_vouches: bool, local_verified: bool, status: int
 ) -> None:
-    local = make_user(db, email="grace@example.com")
+    local = make_user(db, email="grace@example.com", email_verified_at=utcnow() if local_verified else None)
     db.commit()
 
-    response = external_client.get(ME, headers=bearer(idp_token(idp_key, email_verified=vouched)))
+    response = external_client.get(ME, headers=bearer(idp_token(idp_key, email_verified=provider_vouches)))
 
     assert response.status_code == status
-    if vouched:
-        assert response.json()["id"] == str(local.id)
+    db.refresh(local)
+    assert local.external_subject == (f"{ISSUER}|idp-user-1" if status == 200 else None)
+
+
+def test_an_unverified_or_malformed_provider_email_creates_no_account(
+    external_client: TestClient, idp_key: RSAKey, db: Session
+) -> None:
+    for claims in ({"email_verified": False}, {"email": "not an email"}, {"email": None}, {"sub": "x" * 700}):
+        assert external_client.get(ME, headers=bearer(idp_token(idp_key, **claims))).status_code == 401, claims
+
+    assert db.scalars(select(User)).all() == []
 
 
 def test_logging_out_with_a_provider_token_is_a_no_op(external_client: TestClient, idp_key: RSAKey) -> None:

@@ -83,6 +83,7 @@ def test_a_job_that_keeps_failing_ends_dead_with_its_last_error(app: FlaskApp, d
     assert job.status == JobStatus.DEAD
     assert job.attempts == 3
     assert job.last_error == "ConnectionError: relay refused"
+    assert job.payload == {}
 
 
 def test_a_job_of_an_unknown_kind_fails_instead_of_vanishing(app: FlaskApp, db: Session) -> None:
@@ -149,3 +150,18 @@ def test_a_request_enqueues_its_job_only_if_its_change_is_committed(
 
     assert response.status_code == status
     assert len(db.scalars(select(Job)).all()) == jobs
+
+
+def test_a_job_that_keeps_killing_its_workers_ends_dead_and_forgets_its_payload(app: FlaskApp, db: Session) -> None:
+    job = enqueue(db, token="one-time-secret")
+    for _ in range(job.max_attempts):
+        assert make_worker(app).claim(1)  # each claimant dies without reporting
+        db.execute(Job.__table__.update().values(locked_at=datetime.now(UTC) - timedelta(minutes=6)))
+        db.commit()
+
+    assert make_worker(app, record=Recorder()).run_until_idle() == 0
+
+    db.refresh(job)
+    assert job.status == JobStatus.DEAD
+    assert job.payload == {}
+    assert "abandoned" in (job.last_error or "")

@@ -6,6 +6,7 @@ workers' CPU milliseconds per request for each endpoint. Record results in docs/
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -16,6 +17,7 @@ import sys
 import uuid
 from pathlib import Path
 
+from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import create_engine, insert, select
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +102,8 @@ def main() -> None:
         port = s.getsockname()[1]
     env = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": "2", "APP_ENV": "production", "LOG_LEVEL": "INFO"}
     env["MAIL_URL"] = "smtp://127.0.0.1:9"  # production requires one; the web processes never send mail
+    signing_key = ECKey.generate_key("P-256", parameters={"kid": "bench"}, private=True)
+    env["JWT_PRIVATE_KEYS"] = json.dumps(KeySet([signing_key]).as_dict(private=True))
     (ROOT / "reports").mkdir(exist_ok=True)
     log = (ROOT / "reports" / "bench-server.log").open("wb")
     server = subprocess.Popen([BIN / "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT, env=env, stdout=log, stderr=log)  # noqa: S603

@@ -339,7 +339,7 @@ def test_two_simultaneous_uses_of_one_refresh_token_cannot_both_win(
 ) -> None:
     user = make_user(db)
     db.commit()
-    pair = sign_in(client, user.email)
+    pair = sign_in(client, user.email)  # also makes Connexion build its stack before the threads call it
     start = threading.Barrier(2)
     answers: list[int] = []
 
@@ -373,3 +373,30 @@ def test_guessing_the_current_password_counts_towards_the_lockout(
 
     assert answers == [422] * (settings.login_max_failures - 1) + [429]
     assert client.post("/api/v1/auth/login", json={"email": user.email, "password": PASSWORD}).status_code == 429
+
+
+def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_a_sequence(
+    app: FlaskApp, client: TestClient, db: Session, settings: Settings
+) -> None:
+    user = make_user(db, password_hash=PasswordHasher().hash(PASSWORD))
+    db.commit()
+    client.get("/health-check/liveness")  # Connexion builds its stack on the first call: not from 10 threads
+    guesses = 2 * settings.login_max_failures
+    start = threading.Barrier(guesses)
+    answers: list[int] = []
+
+    def guess() -> None:
+        other = app.test_client()
+        start.wait()
+        bad = {"email": user.email, "password": "not-the-password"}
+        answers.append(other.post("/api/v1/auth/login", json=bad).status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(guesses)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    # Taken one at a time: max_failures - 1 plain refusals, then the lock answers every other guess.
+    assert answers.count(401) == settings.login_max_failures - 1
+    assert answers.count(429) == guesses - settings.login_max_failures + 1

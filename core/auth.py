@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import Settings
-from core.errors import ApiError
 from core.mail import queue_email
 from core.security import TokenService
 from models import AuthSession, TokenPurpose, User, UserToken
@@ -81,14 +80,6 @@ def _check_password(session: Session, settings: Settings, email: str, password: 
     )
 
 
-class EmailAlreadyVerified(ApiError):
-    status, code, title = 409, "email_already_verified", "Email already verified"
-    type = "/problems/email-already-verified"
-
-    def __init__(self) -> None:
-        super().__init__("This email address is already verified.")
-
-
 def register(session: Session, settings: Settings, *, email: str, password: str, name: str) -> User:
     user = User.register(session, email=email, password=password, name=name)
     send_verification(session, settings, user)
@@ -104,8 +95,7 @@ def send_verification(session: Session, settings: Settings, user: User) -> None:
 
 def resend_verification(session: Session, settings: Settings, user_id: str) -> None:
     user = session.get_one(User, uuid.UUID(user_id))
-    if user.email_verified:
-        raise EmailAlreadyVerified()
+    user.require_unverified_email()
     send_verification(session, settings, user)
 
 

@@ -114,10 +114,9 @@ class Authenticator:
         user_id, session_id = ids
         with self.database.sessions() as session:
             auth_session = AuthSession.active_for_token(session, session_id, user_id)
-            user = session.get(User, user_id) if auth_session else None
-            if user is None:
+            if auth_session is None:
                 return None
-            return {"sub": str(user_id), "sid": str(session_id), "scope": user.scopes}
+            return {"sub": str(user_id), "sid": str(session_id), "scope": auth_session.user.scopes}
 
     def _check_external(self, external: ExternalIdp, token: str) -> dict[str, Any] | None:
         claims = external.verify(token)

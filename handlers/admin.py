@@ -27,9 +27,7 @@ def retry_job(job_id: str) -> Response:
 
 
 def delete_job(job_id: str) -> Response:
-    job = Job.get(session(), uuid.UUID(job_id), for_update=True)
-    job.ensure_deletable()
-    session().delete(job)
+    Job.get(session(), uuid.UUID(job_id), for_update=True).remove(session())
     return None, 204, {}
 
 

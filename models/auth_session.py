@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ForeignKey, String, select, update
-from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, QueryableAttribute, Session, joinedload, mapped_column, relationship
 
 from core.errors import ApiError, NotFound
 from core.opaque_tokens import digest, new_token
@@ -125,8 +125,8 @@ class AuthSession(Base):
 
     @classmethod
     def active_for_token(cls, session: Session, session_id: uuid.UUID, user_id: uuid.UUID) -> AuthSession | None:
-        """The session an access token names, if it still stands (checked on every request)."""
-        auth_session = session.get(cls, session_id)
+        """The session an access token names, with its user, if it still stands (checked on every request)."""
+        auth_session = session.get(cls, session_id, options=[joinedload(cls.user)])  # one round trip
         if auth_session is None or auth_session.user_id != user_id or not auth_session.active:
             return None
         return auth_session

@@ -154,9 +154,11 @@ class Job(Base):
             raise JobStateConflict(f"Only dead jobs can be retried; this one is {self.status.value}")
         self.status, self.attempts, self.run_at, self.finished_at = JobStatus.QUEUED, 0, utcnow(), None
 
-    def ensure_deletable(self) -> None:
+    def remove(self, session: Session) -> None:
+        """Deletes the job, unless a worker is running it (lock it with `get(..., for_update=True)` first)."""
         if self.status == JobStatus.RUNNING:
             raise JobStateConflict("A running job cannot be deleted; wait for it to finish")
+        session.delete(self)
 
     def succeed(self) -> None:
         self.status, self.finished_at, self.locked_at, self.locked_by = JobStatus.SUCCEEDED, utcnow(), None, None

@@ -60,6 +60,14 @@ def is_valid_email(email: str) -> bool:
     return len(email) <= 254 and _EMAIL.match(email) is not None
 
 
+class EmailAlreadyVerified(ApiError):
+    status, code, title = 409, "email_already_verified", "Email already verified"
+    type = "/problems/email-already-verified"
+
+    def __init__(self) -> None:
+        super().__init__("This email address is already verified.")
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
@@ -176,6 +184,11 @@ class User(Base):
         except IntegrityError:  # created by a concurrent first request
             return session.scalar(select(cls).where(cls.external_subject == subject))
         return user
+
+    def require_unverified_email(self) -> None:
+        """A verification email makes sense only while the address is unverified."""
+        if self.email_verified:
+            raise EmailAlreadyVerified()
 
     def verify_email(self) -> None:
         if self.email_verified_at is None:

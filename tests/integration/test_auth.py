@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from core.config import Settings
-from models import AuthSession, User
+from models import AuthSession, Job, User
 from models.base import utcnow
 from tests.factories import PASSWORD, make_user
 from tests.sign_in import bearer, sign_in
@@ -56,6 +56,7 @@ def test_an_email_registers_once_whatever_its_case(client: TestClient, db: Sessi
 
     assert response.status_code == 409
     assert response.json()["code"] == "email_taken"
+    assert db.scalars(select(Job)).all() == []  # the refused registration queued no email
 
 
 @pytest.mark.parametrize(

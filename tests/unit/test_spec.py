@@ -50,7 +50,7 @@ def test_every_operation_is_documented_for_sdks(op: Any) -> None:
     assert re.fullmatch(r"[a-z][a-zA-Z]+", op.operation_id)
     assert len(definition["tags"]) == 1
     assert definition["summary"]
-    assert {"400", "500"} <= set(definition["responses"])
+    assert {"400", "413", "500"} <= set(definition["responses"])
     for status, response in definition["responses"].items():
         if status.startswith("2") and "content" in response:  # 202/204 answer without a body
             assert "example" in response["content"]["application/json"], status

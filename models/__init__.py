@@ -1,13 +1,29 @@
 """SQLAlchemy entities. Importing this package registers every table on `Base.metadata`."""
 
+from models.api_key import ApiKey
+from models.audit import AuditEvent
 from models.auth_session import AuthSession, RefreshToken
 from models.base import Base
+from models.business import Business, CalendarConnection, Membership, Role
 from models.catalog import Country, ExternalPlan, ExternalPlanCountry
+from models.idempotency import IdempotencyRecord
+from models.invitation import Invitation
 from models.job import Job, JobStateConflict, JobStatus
+from models.phone_number import NumberStatus, PhoneNumber
 from models.user import User
 from models.user_token import TokenPurpose, UserToken
 
 __all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Business",
+    "CalendarConnection",
+    "IdempotencyRecord",
+    "Invitation",
+    "Membership",
+    "NumberStatus",
+    "PhoneNumber",
+    "Role",
     "AuthSession",
     "Base",
     "Country",

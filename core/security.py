@@ -116,7 +116,7 @@ class Authenticator:
             auth_session = AuthSession.active_for_token(session, session_id, user_id)
             if auth_session is None:
                 return None
-            return {"sub": str(user_id), "sid": str(session_id), "scope": auth_session.user.scopes}
+            return auth_session.user.token_info(session_id)
 
     def _check_external(self, external: ExternalIdp, token: str) -> dict[str, Any] | None:
         claims = external.verify(token)
@@ -126,8 +126,9 @@ class Authenticator:
             user = User.from_external(session, external.issuer, claims)
             if user is None:
                 return None
+            session.refresh(user, ["membership"])
             # No sid: the provider owns that session; there is nothing of ours to revoke.
-            return {"sub": str(user.id), "sid": None, "scope": user.scopes}
+            return user.token_info(None)
 
 
 class AuthenticatorMiddleware:

@@ -126,7 +126,9 @@ class AuthSession(Base):
     @classmethod
     def active_for_token(cls, session: Session, session_id: uuid.UUID, user_id: uuid.UUID) -> AuthSession | None:
         """The session an access token names, with its user, if it still stands (checked on every request)."""
-        auth_session = session.get(cls, session_id, options=[joinedload(cls.user)])  # one round trip
+        auth_session = session.get(  # one round trip
+            cls, session_id, options=[joinedload(cls.user).joinedload(User.membership)]
+        )
         if auth_session is None or auth_session.user_id != user_id or not auth_session.active:
             return None
         return auth_session

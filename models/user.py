@@ -5,15 +5,18 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Boolean, Integer, String, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core.errors import ApiError
 from core.passwords import check_policy, hash_password, needs_rehash, verify_password
 from models.base import Base, UtcDateTime, utcnow
+
+if TYPE_CHECKING:
+    from models.business import Membership
 
 
 class EmailTaken(ApiError):
@@ -88,14 +91,28 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now(), onupdate=func.now())
 
+    membership: Mapped[Membership | None] = relationship(lazy="raise", viewonly=True)
+
     @property
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
 
     @property
     def scopes(self) -> list[str]:
-        """Read from the database on every request, so granting or removing staff applies at once."""
-        return ["users:read", "users:write", "sessions:manage"] + (["admin:jobs"] if self.is_staff else [])
+        """Read from the database on every request, so a role change, a removal from the business or
+        granting staff applies at once. Needs `membership` loaded."""
+        own = ["users:read", "users:write", "sessions:manage"] + (["admin:jobs"] if self.is_staff else [])
+        return own + list(self.membership.scopes if self.membership else ())
+
+    def token_info(self, session_id: uuid.UUID | None) -> dict[str, Any]:
+        """What the security layer hands handlers for this person (see core.tenancy.Caller)."""
+        business = self.membership.business_id if self.membership else None
+        return {
+            "sub": str(self.id),
+            "sid": str(session_id) if session_id else None,
+            "business": str(business) if business else None,
+            "scope": self.scopes,
+        }
 
     @classmethod
     def register(cls, session: Session, *, email: str, password: str, name: str) -> User:

@@ -1,0 +1,52 @@
+"""Writing the audit log. Events go into the request's transaction, so they exist exactly when the change
+does; `record_now` commits on its own for events of requests that fail (a refused sign-in)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from core.logging import request_id_var
+from core.tenancy import Caller
+from models.audit import AuditEvent
+
+
+def _client_ip() -> str | None:
+    import flask
+
+    return flask.request.remote_addr if flask.has_request_context() else None
+
+
+def record(
+    session: Session,
+    action: str,
+    *,
+    caller: Caller | None = None,
+    business_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+    target: tuple[str, Any] | None = None,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """One audit event. The actor is `caller` (a person or an API key) or else `user_id` (a sign-in)."""
+    actor_type, actor_id = caller.actor if caller else ("user", str(user_id)) if user_id else ("anonymous", None)
+    session.add(
+        AuditEvent(
+            business_id=business_id if business_id is not None else caller.business_id if caller else None,
+            actor_type=actor_type,
+            actor_id=actor_id,
+            action=action,
+            target_type=target[0] if target else None,
+            target_id=str(target[1]) if target else None,
+            ip_address=_client_ip(),
+            request_id=request_id_var.get(),
+            changes=changes or None,
+        )
+    )
+
+
+def record_now(session: Session, action: str, **details: Any) -> None:
+    """Like `record`, in a transaction of its own that commits although the request then fails."""
+    with Session(session.get_bind()) as own, own.begin():
+        record(own, action, **details)

@@ -1,0 +1,54 @@
+"""Who is calling, for which business: read from what the security layer put in `token_info`.
+
+People authenticate with a bearer token (core.security.Authenticator.check), machines with an API key
+(core.security.api_key_info). Both yield the same shape, so handlers and models never care which:
+`business` (the tenant every query is scoped to), `scope`, and `sub` (a person) or `apiKey` (a key).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import NotFound
+
+
+@dataclass(frozen=True)
+class Caller:
+    business_id: uuid.UUID | None
+    user_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+
+    @classmethod
+    def of(cls, token_info: dict[str, Any]) -> Caller:
+        def as_uuid(key: str) -> uuid.UUID | None:
+            value = token_info.get(key)
+            return uuid.UUID(value) if value else None
+
+        return cls(business_id=as_uuid("business"), user_id=as_uuid("sub"), api_key_id=as_uuid("apiKey"))
+
+    @property
+    def business(self) -> uuid.UUID:
+        """The caller's business; 404 for a person who belongs to none yet."""
+        if self.business_id is None:
+            raise NotFound("You do not belong to a business yet: create one or accept an invitation.")
+        return self.business_id
+
+    @property
+    def person(self) -> uuid.UUID:
+        """The calling person (operations only people may call declare no API-key security)."""
+        assert self.user_id is not None, "an operation open to API keys asked for a person"
+        return self.user_id
+
+    @property
+    def actor(self) -> tuple[str, str | None]:
+        """How the audit log names the caller."""
+        if self.api_key_id is not None:
+            return "api_key", str(self.api_key_id)
+        return "user", str(self.user_id) if self.user_id else None
+
+    @property
+    def idempotency_scope(self) -> str:
+        kind, identity = self.actor
+        return f"{kind}:{identity}"

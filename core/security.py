@@ -153,3 +153,10 @@ def attach_tokens(app: flask.Flask, tokens: TokenService) -> None:
 
 def tokens() -> TokenService:
     return flask.current_app.extensions[_EXTENSION]  # type: ignore[no-any-return]
+
+
+async def api_key_info(
+    api_key: str, required_scopes: list[str] | None, request: ConnexionRequest
+) -> dict[str, Any] | None:
+    """The spec's `x-apikeyInfoFunc` for `X-API-Key`. Being built: see issue 4."""
+    return None

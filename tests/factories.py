@@ -11,7 +11,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
-from models import Country, ExternalPlan, ExternalPlanCountry, User
+from models import Business, Country, ExternalPlan, ExternalPlanCountry, Membership, Role, User
 
 _country_codes = itertools.cycle(a + b for a in string.ascii_uppercase for b in string.ascii_uppercase)
 
@@ -61,3 +61,19 @@ def make_user(session: Session, **overrides: Any) -> User:
 
 
 _FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def make_business(session: Session, owner: User | None = None, **overrides: Any) -> Business:
+    """A business; `owner` (made if not given) is its owner. More members: make_member."""
+    business = Business(**({"name": f"Business {uuid.uuid4().hex[:8]}"} | overrides))
+    session.add(business)
+    session.flush()
+    make_member(session, business, owner or make_user(session), Role.OWNER)
+    return business
+
+
+def make_member(session: Session, business: Business, user: User | None = None, role: Role = Role.MEMBER) -> User:
+    user = user or make_user(session)
+    session.add(Membership(business_id=business.id, user_id=user.id, role=role))
+    session.flush()
+    return user

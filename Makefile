@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev worker create-staff migrate load-catalog test check lint fmt typecheck spec-check pytest fuzz bench clean
+.PHONY: help install run dev worker create-staff migrate load-catalog test check lint fmt typecheck spec-check pytest fuzz e2e bench clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is needed (PYTHON=$(PYTHON))" >&2; exit 1; }
@@ -41,7 +41,7 @@ create-staff: migrate ## Give a registered user staff rights (the admin API): ma
 test: $(INSTALLED) ## Everything CI runs: lint, types, spec, unit/integration/contract tests, live fuzz
 	scripts/with-postgres $(MAKE) --no-print-directory check
 
-check: lint typecheck spec-check pytest fuzz
+check: lint typecheck spec-check pytest fuzz e2e
 
 lint: $(INSTALLED) ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -65,6 +65,9 @@ pytest: $(INSTALLED) ## Unit, integration and contract tests (integration needs 
 
 fuzz: $(INSTALLED) ## Schemathesis against the live gunicorn server (needs PostgreSQL)
 	scripts/live-fuzz
+
+e2e: $(INSTALLED) ## The receptionist end-to-end scripts (full, then smoke) against live gunicorn (needs PostgreSQL)
+	scripts/live-e2e
 
 bench: $(INSTALLED) ## Throughput and latency of gunicorn on PostgreSQL with 10,000 plans (wrk)
 	@command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null 2>&1 || sudo apt-get install -y -qq wrk; }

@@ -6,11 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.logging import request_id_var
 from core.tenancy import Caller
 from models.audit import AuditEvent
+from models.business import Membership
 
 
 def _client_ip() -> str | None:
@@ -29,11 +31,16 @@ def record(
     target: tuple[str, Any] | None = None,
     changes: dict[str, Any] | None = None,
 ) -> None:
-    """One audit event. The actor is `caller` (a person or an API key) or else `user_id` (a sign-in)."""
+    """One audit event. The actor is `caller` (a person or an API key) or else `user_id` (a sign-in); the
+    business is `business_id`, else the caller's, else the one `user_id` belongs to (if any)."""
     actor_type, actor_id = caller.actor if caller else ("user", str(user_id)) if user_id else ("anonymous", None)
+    if business_id is None and caller is not None:
+        business_id = caller.business_id
+    if business_id is None and user_id is not None:
+        business_id = session.scalar(select(Membership.business_id).where(Membership.user_id == user_id))
     session.add(
         AuditEvent(
-            business_id=business_id if business_id is not None else caller.business_id if caller else None,
+            business_id=business_id,
             actor_type=actor_type,
             actor_id=actor_id,
             action=action,

@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import audit
 from core.config import Settings
 from core.mail import queue_email
 from core.security import TokenService
 from models import AuthSession, TokenPurpose, User, UserToken
-from models.user import CurrentPasswordIncorrect, InvalidCredentials, normalise_email
+from models.user import AccountLocked, CurrentPasswordIncorrect, InvalidCredentials, normalise_email
 
 
 def token_pair(tokens: TokenService, user: User, auth_session: AuthSession, refresh_token: str) -> dict[str, Any]:
@@ -32,6 +33,7 @@ def sign_in(
     ip_address: str | None,
 ) -> dict[str, Any]:
     user = _check_password(session, settings, email, password)
+    audit.record(session, "auth.login_succeeded", user_id=user.id, target=("user", user.id))
     auth_session, refresh_token = AuthSession.start(
         session,
         user,
@@ -68,16 +70,25 @@ def change_password(
         raise CurrentPasswordIncorrect() from None
     user.set_password(new)
     AuthSession.revoke_all_of(session, user.id, except_id=uuid.UUID(session_id) if session_id else None)
+    audit.record(session, "auth.password_changed", user_id=user.id, target=("user", user.id))
 
 
 def _check_password(session: Session, settings: Settings, email: str, password: str) -> User:
-    return User.authenticate(
-        session,
-        email=email,
-        password=password,
-        max_failures=settings.login_max_failures,
-        lockout=timedelta(minutes=settings.login_lockout_minutes),
-    )
+    try:
+        return User.authenticate(
+            session,
+            email=email,
+            password=password,
+            max_failures=settings.login_max_failures,
+            lockout=timedelta(minutes=settings.login_lockout_minutes),
+        )
+    except (InvalidCredentials, AccountLocked) as refusal:
+        # Committed on its own: the request that failed rolls back. Unknown emails are not recorded by
+        # address (the log would become a list of guesses); they count as anonymous failures.
+        user_id = session.scalar(select(User.id).where(User.email == normalise_email(email)))
+        action = "auth.locked_out" if isinstance(refusal, AccountLocked) else "auth.login_failed"
+        audit.record_now(session, action, user_id=user_id, target=("user", user_id) if user_id else None)
+        raise
 
 
 def register(session: Session, settings: Settings, *, email: str, password: str, name: str) -> User:
@@ -118,3 +129,4 @@ def reset_password(session: Session, token: str, new_password: str) -> None:
     user = UserToken.redeem(session, token, TokenPurpose.RESET_PASSWORD)
     user.reset_password(new_password)
     AuthSession.revoke_all_of(session, user.id)
+    audit.record(session, "auth.password_reset", user_id=user.id, target=("user", user.id))

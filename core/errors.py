@@ -142,6 +142,33 @@ class DatabaseUnavailable(ServiceUnavailable):
     code, title, type = "database_unavailable", "Database unavailable", "/problems/database-unavailable"
 
 
+class BusinessRuleBroken(ApiError):
+    """A well-formed request that breaks a rule of the domain; `code` names the rule."""
+
+    status, title, type = 422, "Business rule broken", "/problems/business-rule"
+
+    def __init__(self, code: str, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail, errors=[{"field": field, "message": detail}] if field else ())
+        self.code = code
+
+
+class Conflict(ApiError):
+    """The request conflicts with the current state; `code` names how."""
+
+    status, title, type = 409, "Conflict", "/problems/conflict"
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+class PreconditionFailed(ApiError):
+    status, code, title, type = 412, "precondition_failed", "Precondition failed", "/problems/precondition-failed"
+
+    def __init__(self) -> None:
+        super().__init__("The resource changed since you read it (If-Match does not match its ETag); read it again.")
+
+
 # Connexion raises its own problems for what it checks itself; they map onto ours by status.
 _BY_STATUS: dict[int, type[ApiError]] = {
     cls.status: cls

@@ -24,6 +24,7 @@ SEND_EMAIL = "send_email"
 SUBJECTS = {
     "verify_email": "Confirm your email address",
     "reset_password": "Reset your Switchboard password",
+    "invitation": "You are invited to join a business on Switchboard",
 }
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates" / "mail"),

@@ -76,16 +76,18 @@ def paginate(
     order_by: Sequence[QueryableAttribute[Any]],
     limit: int,
     cursor: str | None,
+    newest_first: bool = False,
 ) -> Page[T]:
-    """One page of `statement` in `order_by` order (which must be unique), after `cursor`.
-
-    `order_by` are attributes of the entity selected; the last row's values of them make the next cursor.
+    """One page of `statement` in `order_by` order (which must be unique; descending if `newest_first`),
+    after `cursor`. `order_by` are attributes of the entity selected; the last row's values of them make
+    the next cursor.
     """
     if cursor:
         after = decode_cursor(cursor, order_by)
-        bound = [literal(value, column.type) for column, value in zip(order_by, after, strict=True)]
-        statement = statement.where(tuple_(*order_by) > tuple_(*bound))
-    rows = session.scalars(statement.order_by(*order_by).limit(limit + 1)).all()
+        bound = tuple_(*[literal(value, column.type) for column, value in zip(order_by, after, strict=True)])
+        statement = statement.where(tuple_(*order_by) < bound if newest_first else tuple_(*order_by) > bound)
+    ordering = [column.desc() for column in order_by] if newest_first else order_by
+    rows = session.scalars(statement.order_by(*ordering).limit(limit + 1)).all()
     if len(rows) > limit:
         last = rows[limit - 1]
         return Page(rows[:limit], encode_cursor([getattr(last, attribute.key) for attribute in order_by]))

@@ -37,8 +37,9 @@ class Caller:
 
     @property
     def person(self) -> uuid.UUID:
-        """The calling person (operations only people may call declare no API-key security)."""
-        assert self.user_id is not None, "an operation open to API keys asked for a person"
+        """The calling person. Only operations that declare no API-key security ask for it."""
+        if self.user_id is None:
+            raise TypeError("an operation open to API keys asked for a person")
         return self.user_id
 
     @property

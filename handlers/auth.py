@@ -7,7 +7,7 @@ from typing import Any
 
 import flask
 
-from core import auth
+from core import audit, auth
 from core.config import current_settings
 from core.db import session
 from core.responses import JSON, JSON_NO_STORE, Response
@@ -57,6 +57,7 @@ def list_sessions(user: str, token_info: dict[str, Any], limit: int, cursor: str
 
 def revoke_session(user: str, session_id: str) -> Response:
     AuthSession.get_own(session(), uuid.UUID(session_id), uuid.UUID(user)).revoke()
+    audit.record(session(), "auth.session_revoked", user_id=uuid.UUID(user), target=("session", session_id))
     return None, 204, {}
 
 

@@ -4,7 +4,8 @@ from models.api_key import ApiKey
 from models.audit import AuditEvent
 from models.auth_session import AuthSession, RefreshToken
 from models.base import Base
-from models.business import Business, CalendarConnection, Membership, Role
+from models.business import Business, Membership, Role
+from models.calendar_connection import CalendarConnection
 from models.catalog import Country, ExternalPlan, ExternalPlanCountry
 from models.idempotency import IdempotencyRecord
 from models.invitation import Invitation
@@ -16,23 +17,23 @@ from models.user_token import TokenPurpose, UserToken
 __all__ = [
     "ApiKey",
     "AuditEvent",
-    "Business",
-    "CalendarConnection",
-    "IdempotencyRecord",
-    "Invitation",
-    "Membership",
-    "NumberStatus",
-    "PhoneNumber",
-    "Role",
     "AuthSession",
     "Base",
+    "Business",
+    "CalendarConnection",
     "Country",
     "ExternalPlan",
     "ExternalPlanCountry",
+    "IdempotencyRecord",
+    "Invitation",
     "Job",
     "JobStateConflict",
     "JobStatus",
+    "Membership",
+    "NumberStatus",
+    "PhoneNumber",
     "RefreshToken",
+    "Role",
     "TokenPurpose",
     "User",
     "UserToken",

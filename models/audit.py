@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
+from core.pagination import Page, paginate
 from models.base import Base, UtcDateTime, utcnow
 
 
@@ -28,3 +29,32 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    @classmethod
+    def page_order(cls) -> list[QueryableAttribute[Any]]:
+        return [cls.created_at, cls.id]
+
+    @classmethod
+    def page(
+        cls,
+        session: Session,
+        business_id: uuid.UUID,
+        *,
+        action: str | None = None,
+        actor_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[AuditEvent]:
+        """The business's events, newest first."""
+        statement = select(cls).where(cls.business_id == business_id)
+        if action is not None:
+            statement = statement.where(cls.action == action)
+        if actor_id is not None:
+            statement = statement.where(cls.actor_id == actor_id)
+        if since is not None:
+            statement = statement.where(cls.created_at >= since)
+        if until is not None:
+            statement = statement.where(cls.created_at < until)
+        return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor, newest_first=True)

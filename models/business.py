@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
+import zoneinfo
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, QueryableAttribute, Session, joinedload, mapped_column, relationship
 
-from core.errors import ApiError, NotFound
+from core.errors import ApiError, BusinessRuleBroken, Conflict, Forbidden, NotFound, PreconditionFailed
 from core.pagination import Page, paginate
-from models.base import Base, UtcDateTime, utcnow
+from core.phones import to_e164
+from models.base import Base, UtcDateTime
+
+if TYPE_CHECKING:
+    from models.calendar_connection import CalendarConnection
+    from models.user import User
 
 
 class Role(enum.StrEnum):
@@ -48,33 +55,6 @@ class BusinessExists(ApiError):
         super().__init__("You already belong to a business.")
 
 
-class BusinessRuleBroken(ApiError):
-    """A well-formed request that breaks a rule of the domain; `code` names the rule."""
-
-    status, title, type = 422, "Business rule broken", "/problems/business-rule"
-
-    def __init__(self, code: str, detail: str, *, field: str | None = None) -> None:
-        super().__init__(detail, errors=[{"field": field, "message": detail}] if field else ())
-        self.code = code
-
-
-class Conflict(ApiError):
-    """The request conflicts with the current state; `code` names how."""
-
-    status, title, type = 409, "Conflict", "/problems/conflict"
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-
-
-class PreconditionFailed(ApiError):
-    status, code, title, type = 412, "precondition_failed", "Precondition failed", "/problems/precondition-failed"
-
-    def __init__(self) -> None:
-        super().__init__("The resource changed since you read it (If-Match does not match its ETag); read it again.")
-
-
 class Business(Base):
     __tablename__ = "businesses"
 
@@ -105,9 +85,10 @@ class Business(Base):
 
     @classmethod
     def create(cls, session: Session, owner_id: uuid.UUID, settings: dict[str, Any]) -> Business:
-        """A new business, its creator its owner. One business per person (the membership is unique)."""
-        business = cls(name=settings["name"])
-        business.apply(settings, DEFAULT_SETTINGS)
+        """A new business with its creator as owner. A person belongs to one business (memberships.user_id
+        is unique), so a second one is 409 however the requests race."""
+        business = cls()
+        business.apply({**DEFAULT_SETTINGS, **settings})
         session.add(business)
         session.add(Membership(business=business, user_id=owner_id, role=Role.OWNER))
         try:
@@ -118,33 +99,72 @@ class Business(Base):
         return business
 
     def require_etag(self, if_match: str | None) -> None:
-        """Optimistic concurrency: a writer that read an older version is refused, not silently applied."""
+        """Optimistic concurrency: a writer that read an older version is refused, never silently applied.
+        Callers hold the row lock (get(for_update=True)), so two writers with the same ETag cannot both pass."""
         if if_match is None:
             return
         candidates = {tag.strip() for tag in if_match.split(",")}
         if "*" not in candidates and self.etag not in candidates and f"W/{self.etag}" not in candidates:
             raise PreconditionFailed()
 
-    def apply(self, changes: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Sets the given settings (over `base` for a full replace); returns the diff {field: [old, new]}."""
-        wanted = {**(base or {}), **changes}
+    def replace(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """PUT: every writable setting (the spec requires them all)."""
+        return self.apply(settings)
+
+    def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Sets the given settings and checks the rules on the result; returns the diff {field: [old, new]}."""
+        wanted = _normalised(changes)
         diff: dict[str, Any] = {}
-        for field, column in SETTINGS_COLUMNS.items():
-            if field in wanted and getattr(self, column) != wanted[field]:
-                diff[field] = [getattr(self, column), wanted[field]]
-                setattr(self, column, wanted[field])
+        for field, value in wanted.items():
+            column = SETTINGS_COLUMNS[field]
+            if getattr(self, column) != value:
+                diff[field] = [getattr(self, column), value]
+                setattr(self, column, value)
         if self.receptionist_enabled and not self.phone_number:
             raise BusinessRuleBroken(
                 "receptionist_requires_phone",
-                "The receptionist can be enabled only once the business has a phone number.",
+                "The receptionist can be enabled only while the business has a phone number.",
                 field="phoneNumber",
             )
-        if diff and self.id is not None:
+        if diff and self.version is not None:  # a new business starts at the column default
             self.version += 1
         return diff
 
 
-# API field -> column of the writable settings, and what a full replace (PUT) resets omitted ones to.
+def _normalised(settings: dict[str, Any]) -> dict[str, Any]:
+    """Trimmed names, E.164 numbers, a known time zone and sane hours; 422 naming the field otherwise."""
+    out = dict(settings)
+    if "name" in out:
+        out["name"] = out["name"].strip()
+    for field in ("phoneNumber", "forwardingNumber"):
+        if out.get(field) is not None:
+            out[field] = to_e164(out[field], field)
+    if "timezone" in out and out["timezone"] not in _timezones():
+        raise BusinessRuleBroken("invalid_timezone", "This is not an IANA time zone name.", field="timezone")
+    if "businessHours" in out:
+        out["businessHours"] = {day: _day_hours(day, out["businessHours"][day]) for day in WEEKDAYS}
+    return out
+
+
+def _day_hours(day: str, hours: dict[str, Any]) -> dict[str, Any]:
+    if hours["closed"]:
+        return {"closed": True}
+    opens, closes = hours.get("open"), hours.get("close")
+    if opens is None or closes is None or opens >= closes:
+        raise BusinessRuleBroken(
+            "invalid_business_hours",
+            f"On {day}, an open day needs both `open` and `close`, with `open` earlier.",
+            field=f"businessHours.{day}",
+        )
+    return {"closed": False, "open": opens, "close": closes}
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+# API field -> column of the writable settings, and the defaults of a new business.
 SETTINGS_COLUMNS = {
     "name": "name",
     "timezone": "timezone",
@@ -164,6 +184,13 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 }
 
 
+class OwnerRequired(Forbidden):
+    code = "owner_required"
+
+    def __init__(self) -> None:
+        super().__init__("Only an owner can make, unmake or remove owners.")
+
+
 class Membership(Base):
     """A person's place in a business. A person belongs to one business at most."""
 
@@ -179,6 +206,7 @@ class Membership(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
 
     business: Mapped[Business] = relationship(lazy="raise")
+    user: Mapped[User] = relationship(lazy="raise", viewonly=True)
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -189,26 +217,47 @@ class Membership(Base):
         return session.scalar(select(cls).where(cls.user_id == user_id))
 
     @classmethod
+    def get(cls, session: Session, business_id: uuid.UUID, user_id: uuid.UUID) -> Membership:
+        """A member of this business (locked for the change to come); another business's is 404 too."""
+        membership = session.scalar(
+            select(cls)
+            .where(cls.business_id == business_id, cls.user_id == user_id)
+            .options(joinedload(cls.user))
+            .with_for_update(of=cls)
+        )
+        if membership is None:
+            raise NotFound("No member with this id in your business")
+        return membership
+
+    @classmethod
     def page_order(cls) -> list[QueryableAttribute[Any]]:
         return [cls.created_at, cls.user_id]
 
     @classmethod
     def page(cls, session: Session, business_id: uuid.UUID, *, limit: int, cursor: str | None) -> Page[Membership]:
-        statement = select(cls).where(cls.business_id == business_id)
+        statement = select(cls).where(cls.business_id == business_id).options(joinedload(cls.user))
         return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor)
 
+    def change_role(self, session: Session, role: Role, *, by: Role) -> None:
+        if Role.OWNER in (self.role, role) and by is not Role.OWNER:
+            raise OwnerRequired()
+        if self.role is Role.OWNER and role is not Role.OWNER:
+            self._require_another_owner(session)
+        self.role = role
 
-class CalendarConnection(Base):
-    """A business's Google Calendar link. Tokens are stored encrypted (core.crypto), never in clear."""
+    def remove(self, session: Session, *, by: Role) -> None:
+        if self.role is Role.OWNER:
+            if by is not Role.OWNER:
+                raise OwnerRequired()
+            self._require_another_owner(session)
+        session.delete(self)
 
-    __tablename__ = "calendar_connections"
-
-    business_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"), primary_key=True)
-    provider: Mapped[str] = mapped_column(String(20), default="google")
-    account_email: Mapped[str | None] = mapped_column(String(254))
-    access_token_encrypted: Mapped[str] = mapped_column(String(4000))
-    refresh_token_encrypted: Mapped[str | None] = mapped_column(String(4000))
-    token_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    scope: Mapped[str | None] = mapped_column(String(1000))
-    connected_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    connected_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    def _require_another_owner(self, session: Session) -> None:
+        # The owners' rows are locked, so two owners stepping down at once cannot leave none.
+        owners = session.scalars(
+            select(Membership.user_id)
+            .where(Membership.business_id == self.business_id, Membership.role == Role.OWNER)
+            .with_for_update()
+        ).all()
+        if not set(owners) - {self.user_id}:
+            raise Conflict("last_owner", "A business always keeps an owner: make someone else owner first.")

@@ -7,11 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Enum, ForeignKey, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
+from core.errors import Conflict
 from core.opaque_tokens import digest, new_token
+from core.pagination import Page, paginate
 from models.base import Base, UtcDateTime, utcnow
-from models.business import BusinessExists, Membership, Role
+from models.business import BusinessExists, Membership, OwnerRequired, Role
 from models.user import User, normalise_email
 from models.user_token import InvalidToken
 
@@ -34,16 +37,25 @@ class Invitation(Base):
     accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     @classmethod
-    def issue(
-        cls, session: Session, business_id: uuid.UUID, *, email: str, role: Role, invited_by: uuid.UUID | None
-    ) -> tuple[Invitation, str]:
+    def issue(cls, session: Session, inviter: Membership, *, email: str, role: Role) -> tuple[Invitation, str]:
+        """A new invitation to the inviter's business, and its token (to email; stored only as a digest)."""
+        if role is Role.OWNER and inviter.role is not Role.OWNER:
+            raise OwnerRequired()
+        email = normalise_email(email)
+        already = session.scalar(
+            select(Membership.user_id)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.business_id == inviter.business_id, User.email == email)
+        )
+        if already is not None:
+            raise Conflict("already_member", "This person is already a member of your business.")
         token = new_token()
         invitation = cls(
-            business_id=business_id,
-            email=normalise_email(email),
+            business_id=inviter.business_id,
+            email=email,
             role=role,
             digest=digest(token),
-            invited_by=invited_by,
+            invited_by=inviter.user_id,
             expires_at=utcnow() + INVITATION_LIFETIME,
         )
         session.add(invitation)
@@ -62,8 +74,26 @@ class Invitation(Base):
         found.accepted_at = utcnow()
         membership = Membership(business_id=found.business_id, user_id=user.id, role=found.role)
         session.add(membership)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:  # joined another business concurrently
+            raise BusinessExists() from None
+        session.refresh(membership, ["user"])
         return membership
 
     def describe(self) -> dict[str, Any]:
-        return {"email": self.email, "role": self.role.value}
+        return {"email": [None, self.email], "role": [None, self.role]}
+
+    @classmethod
+    def page_order(cls) -> list[QueryableAttribute[Any]]:
+        return [cls.created_at, cls.id]
+
+    @classmethod
+    def page_of_pending(
+        cls, session: Session, business_id: uuid.UUID, *, limit: int, cursor: str | None
+    ) -> Page[Invitation]:
+        statement = select(cls).where(
+            cls.business_id == business_id, cls.accepted_at.is_(None), cls.expires_at > utcnow()
+        )
+        return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor)

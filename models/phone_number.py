@@ -9,11 +9,14 @@ from typing import Any
 
 from sqlalchemy import Enum, ForeignKey, String, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
+from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column, selectinload
 
-from core.errors import NotFound
+from core.errors import BusinessRuleBroken, Conflict, NotFound
 from core.pagination import Page, paginate
+from core.phones import country_of, to_e164
 from models.base import Base, UtcDateTime
+from models.business import Business
+from models.catalog import ExternalPlan
 
 
 class NumberStatus(enum.StrEnum):
@@ -37,3 +40,102 @@ class PhoneNumber(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now(), onupdate=func.now())
+
+    @classmethod
+    def add(
+        cls,
+        session: Session,
+        business_id: uuid.UUID,
+        *,
+        e164: str,
+        plan_id: uuid.UUID,
+        label: str,
+        forward_to: str | None,
+    ) -> PhoneNumber:
+        """A number for the business, on a plan that sells its country; 409 if anyone holds it already."""
+        number = to_e164(e164, "e164")
+        plan = session.get(ExternalPlan, plan_id, options=[selectinload(ExternalPlan.country_links)])
+        if plan is None:
+            raise BusinessRuleBroken("plan_not_found", "There is no plan with this id.", field="planId")
+        if not plan.active:
+            raise BusinessRuleBroken("plan_inactive", "This plan is no longer sold.", field="planId")
+        country = country_of(number)
+        if country not in plan.country_codes:
+            raise BusinessRuleBroken(
+                "plan_not_available_in_country",
+                f"This plan does not offer numbers in {country or 'this number’s region'}.",
+                field="e164",
+            )
+        phone_number = cls(
+            business_id=business_id,
+            e164=number,
+            country_code=country,
+            plan_id=plan.id,
+            label=label.strip(),
+            forward_to=to_e164(forward_to, "forwardTo") if forward_to else None,
+            status=NumberStatus.ACTIVE,
+        )
+        session.add(phone_number)
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:
+            raise Conflict("number_taken", "This number is already taken.") from None
+        return phone_number
+
+    @classmethod
+    def get(
+        cls, session: Session, business_id: uuid.UUID, number_id: uuid.UUID, *, for_update: bool = False
+    ) -> PhoneNumber:
+        statement = select(cls).where(cls.id == number_id, cls.business_id == business_id)
+        number = session.scalar(statement.with_for_update() if for_update else statement)
+        if number is None:
+            raise NotFound("No phone number with this id in your business")
+        return number
+
+    @classmethod
+    def page_order(cls) -> list[QueryableAttribute[Any]]:
+        return [cls.created_at, cls.id]
+
+    @classmethod
+    def page(
+        cls,
+        session: Session,
+        business_id: uuid.UUID,
+        *,
+        status: str | None,
+        country: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[PhoneNumber]:
+        statement = select(cls).where(cls.business_id == business_id)
+        if status is not None:
+            statement = statement.where(cls.status == NumberStatus(status))
+        if country is not None:
+            statement = statement.where(cls.country_code == country)
+        return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor)
+
+    def update(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Label, forwarding and status; returns the diff {field: [old, new]}."""
+        wanted: dict[str, tuple[str, Any]] = {}
+        if "label" in changes:
+            wanted["label"] = ("label", changes["label"].strip())
+        if "forwardTo" in changes:
+            forward_to = changes["forwardTo"]
+            wanted["forwardTo"] = ("forward_to", to_e164(forward_to, "forwardTo") if forward_to else None)
+        if "status" in changes:
+            wanted["status"] = ("status", NumberStatus(changes["status"]))
+        diff: dict[str, Any] = {}
+        for field, (column, value) in wanted.items():
+            if getattr(self, column) != value:
+                diff[field] = [getattr(self, column), value]
+                setattr(self, column, value)
+        return diff
+
+    def release(self, session: Session, business: Business) -> None:
+        """The number goes back to the pool, unless the enabled receptionist answers on it."""
+        if business.receptionist_enabled and business.phone_number == self.e164:
+            raise Conflict(
+                "number_in_use", "The receptionist answers on this number: disable it or change its number first."
+            )
+        session.delete(self)

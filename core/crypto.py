@@ -1,0 +1,100 @@
+"""Encryption of data at rest (the OAuth tokens we keep), with rotatable keys.
+
+DATA_ENCRYPTION_KEYS holds Fernet keys (AES-128-CBC + HMAC-SHA256, timestamped, authenticated): the first
+encrypts, every one decrypts, so a key is rotated by putting a new one first and dropping the old one once
+`Cipher.rotate` has re-encrypted what it protected. Outside production, with none set, a key is generated
+once into var/ (like the JWT signing key in core.security), so stored tokens survive restarts.
+
+The same keys also yield purpose-bound keys (HKDF) for short-lived secrets such as the OAuth `state`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import flask
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from core.config import Settings, current_settings
+from core.db import PROJECT_ROOT
+
+DEV_KEY_FILE = PROJECT_ROOT / "var" / "data-encryption-key"
+_EXTENSION = "switchboard.cipher"
+_building = threading.Lock()
+
+
+class CannotDecrypt(Exception):
+    """The ciphertext was not made by any of our keys, or was altered."""
+
+
+class Cipher:
+    def __init__(self, keys: Sequence[str | bytes]) -> None:
+        if not keys:
+            raise ValueError("at least one key is needed")
+        self._keys = [key.encode("ascii") if isinstance(key, str) else key for key in keys]
+        self._fernet = MultiFernet([Fernet(key) for key in self._keys])
+
+    @classmethod
+    def from_settings(cls, settings: Settings, dev_key_file: Path = DEV_KEY_FILE) -> Cipher:
+        if settings.data_encryption_keys:
+            return cls(settings.data_encryption_keys)
+        if settings.app_env == "production":  # Settings refuses this already when something needs a key
+            raise RuntimeError("DATA_ENCRYPTION_KEYS is not set")
+        return cls([_development_key(dev_key_file)])
+
+    def encrypt(self, text: str) -> str:
+        return self._fernet.encrypt(text.encode()).decode("ascii")
+
+    def decrypt(self, ciphertext: str) -> str:
+        try:
+            return self._fernet.decrypt(ciphertext.encode("ascii")).decode()
+        except (InvalidToken, UnicodeError):
+            raise CannotDecrypt() from None
+
+    def rotate(self, ciphertext: str) -> str:
+        """The same plaintext, encrypted with the first key."""
+        try:
+            return self._fernet.rotate(ciphertext.encode("ascii")).decode("ascii")
+        except (InvalidToken, UnicodeError):
+            raise CannotDecrypt() from None
+
+    def derived_keys(self, purpose: str) -> list[bytes]:
+        """32-byte keys for `purpose`, one per data key, in the same order (the first for new secrets).
+        A key derived for one purpose tells nothing about the data keys or about other purposes."""
+        return [
+            HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"switchboard/{purpose}".encode()).derive(key)
+            for key in self._keys
+        ]
+
+
+def _development_key(path: Path) -> str:
+    """The development key in var/, made on first use. Racing processes agree: the first link wins."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(Fernet.generate_key().decode("ascii"))
+        try:
+            os.link(draft, path)  # atomic, and never replaces a key another process wrote first
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+def data_cipher() -> Cipher:
+    """The cipher of the app serving the current request (built on first use)."""
+    extensions = flask.current_app.extensions
+    if _EXTENSION not in extensions:
+        with _building:
+            if _EXTENSION not in extensions:
+                extensions[_EXTENSION] = Cipher.from_settings(current_settings())
+    return extensions[_EXTENSION]  # type: ignore[no-any-return]

@@ -1,0 +1,70 @@
+"""Operations tagged ApiKeys: keys for a business's own systems."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from core import audit
+from core.db import session
+from core.errors import InsufficientScope
+from core.idempotency import idempotent
+from core.responses import JSON, JSON_NO_STORE, Response
+from core.tenancy import Caller
+from models import ApiKey
+from schemas.api_key import api_key_list_schema, api_key_schema, dump_with_secret
+
+DEFAULT_GRACE_SECONDS = 86_400
+
+
+def list_api_keys(token_info: dict[str, Any], limit: int, cursor: str | None = None) -> Response:
+    page = ApiKey.page(session(), Caller.of(token_info).business, limit=limit, cursor=cursor)
+    return api_key_list_schema.dump(page), 200, JSON
+
+
+@idempotent
+def create_api_key(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
+    caller = Caller.of(token_info)
+    if not set(body["scopes"]) <= set(token_info["scope"]):
+        raise InsufficientScope("A key can be given only scopes your role holds.")
+    expires_at = datetime.fromisoformat(body["expiresAt"]) if "expiresAt" in body else None
+    key, secret = ApiKey.create(
+        session(),
+        caller.business,
+        name=body["name"],
+        scopes=body["scopes"],
+        expires_at=expires_at,
+        created_by=caller.user_id,
+    )
+    audit.record(
+        session(), "api_key.created", caller=caller, target=("api_key", key.id), changes={"scopes": [None, key.scopes]}
+    )
+    return dump_with_secret(key, secret), 201, {**JSON_NO_STORE, "Location": f"/api/v1/api-keys/{key.id}"}
+
+
+def get_api_key(token_info: dict[str, Any], api_key_id: str) -> Response:
+    return api_key_schema.dump(ApiKey.get(session(), Caller.of(token_info).business, uuid.UUID(api_key_id))), 200, JSON
+
+
+def revoke_api_key(token_info: dict[str, Any], api_key_id: str) -> Response:
+    caller = Caller.of(token_info)
+    key = ApiKey.get(session(), caller.business, uuid.UUID(api_key_id), for_update=True)
+    key.revoke()
+    audit.record(session(), "api_key.revoked", caller=caller, target=("api_key", key.id))
+    return None, 204, {}
+
+
+def rotate_api_key(token_info: dict[str, Any], api_key_id: str, body: dict[str, Any] | None = None) -> Response:
+    caller = Caller.of(token_info)
+    key = ApiKey.get(session(), caller.business, uuid.UUID(api_key_id), for_update=True)
+    grace = timedelta(seconds=(body or {}).get("gracePeriodSeconds", DEFAULT_GRACE_SECONDS))
+    secret = key.rotate(grace)
+    audit.record(
+        session(),
+        "api_key.rotated",
+        caller=caller,
+        target=("api_key", key.id),
+        changes={"gracePeriodSeconds": [None, grace.total_seconds()]},
+    )
+    return dump_with_secret(key, secret), 200, JSON_NO_STORE

@@ -1,0 +1,34 @@
+"""Operations tagged Audit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from core.db import session
+from core.responses import JSON, Response
+from core.tenancy import Caller
+from models import AuditEvent
+from schemas.audit import audit_event_list_schema
+
+
+def list_audit_events(
+    token_info: dict[str, Any],
+    limit: int,
+    cursor: str | None = None,
+    action: str | None = None,
+    actor_id: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> Response:
+    page = AuditEvent.page(
+        session(),
+        Caller.of(token_info).business,
+        action=action,
+        actor_id=actor_id,
+        since=datetime.fromisoformat(since) if since else None,
+        until=datetime.fromisoformat(until) if until else None,
+        limit=limit,
+        cursor=cursor,
+    )
+    return audit_event_list_schema.dump(page), 200, JSON

@@ -1,0 +1,89 @@
+"""Operations tagged Members: the people of your business, their roles, and invitations."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from core import audit
+from core.config import current_settings
+from core.db import session
+from core.idempotency import idempotent
+from core.mail import queue_email
+from core.responses import JSON, Response
+from core.tenancy import Caller
+from models import Business, Invitation, Membership, Role, User
+from schemas.business import invitation_list_schema, invitation_schema, member_list_schema, member_schema
+
+
+def _me(caller: Caller) -> Membership:
+    return Membership.get(session(), caller.business, caller.person)
+
+
+def list_members(token_info: dict[str, Any], limit: int, cursor: str | None = None) -> Response:
+    page = Membership.page(session(), Caller.of(token_info).business, limit=limit, cursor=cursor)
+    return member_list_schema.dump(page), 200, JSON
+
+
+def update_member(token_info: dict[str, Any], user_id: str, body: dict[str, Any]) -> Response:
+    caller = Caller.of(token_info)
+    actor = _me(caller)
+    member = Membership.get(session(), caller.business, uuid.UUID(user_id))
+    before = member.role
+    member.change_role(session(), Role(body["role"]), by=actor.role)
+    if before is not member.role:
+        audit.record(
+            session(),
+            "member.role_changed",
+            caller=caller,
+            target=("user", member.user_id),
+            changes={"role": [before, member.role]},
+        )
+    return member_schema.dump(member), 200, JSON
+
+
+def remove_member(token_info: dict[str, Any], user_id: str) -> Response:
+    caller = Caller.of(token_info)
+    actor = _me(caller)
+    member = Membership.get(session(), caller.business, uuid.UUID(user_id))
+    member.remove(session(), by=actor.role)
+    audit.record(
+        session(),
+        "member.removed",
+        caller=caller,
+        target=("user", member.user_id),
+        changes={"role": [member.role, None]},
+    )
+    return None, 204, {}
+
+
+def list_invitations(token_info: dict[str, Any], limit: int, cursor: str | None = None) -> Response:
+    page = Invitation.page_of_pending(session(), Caller.of(token_info).business, limit=limit, cursor=cursor)
+    return invitation_list_schema.dump(page), 200, JSON
+
+
+@idempotent
+def create_invitation(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
+    caller = Caller.of(token_info)
+    invitation, token = Invitation.issue(session(), _me(caller), email=body["email"], role=Role(body["role"]))
+    link = f"{current_settings().frontend_url}/invitations/accept?token={token}"
+    business = Business.get(session(), caller.business).name
+    queue_email(session(), to=invitation.email, template="invitation", context={"business": business, "link": link})
+    audit.record(
+        session(), "member.invited", caller=caller, target=("invitation", invitation.id), changes=invitation.describe()
+    )
+    return invitation_schema.dump(invitation), 201, {**JSON, "Location": "/api/v1/business/me/invitations"}
+
+
+def accept_invitation(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
+    caller = Caller.of(token_info)
+    membership = Invitation.accept(session(), body["token"], session().get_one(User, caller.person))
+    audit.record(
+        session(),
+        "member.added",
+        caller=caller,
+        business_id=membership.business_id,
+        target=("user", membership.user_id),
+        changes={"role": [None, membership.role]},
+    )
+    return member_schema.dump(membership), 200, JSON

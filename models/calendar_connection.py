@@ -1,0 +1,106 @@
+"""A business's Google Calendar connection: who connected which account, and the tokens, encrypted."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from core.crypto import Cipher
+from models.base import Base, UtcDateTime, utcnow
+from models.business import Business
+
+PROVIDER = "google"
+
+
+@dataclass(frozen=True)
+class GrantedTokens:
+    """What the provider granted: kept only encrypted (never logged, never audited)."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_at: datetime | None
+    scope: str | None
+    account_email: str | None
+
+    def __repr__(self) -> str:
+        return f"GrantedTokens(account_email={self.account_email!r}, scope={self.scope!r})"
+
+
+class CalendarConnection(Base):
+    """A business's Google Calendar link. Tokens are stored encrypted (core.crypto), never in clear."""
+
+    __tablename__ = "calendar_connections"
+
+    business_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(20), default=PROVIDER)
+    account_email: Mapped[str | None] = mapped_column(String(254))
+    access_token_encrypted: Mapped[str] = mapped_column(String(4000))
+    refresh_token_encrypted: Mapped[str | None] = mapped_column(String(4000))
+    token_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    scope: Mapped[str | None] = mapped_column(String(1000))
+    connected_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    connected_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    @classmethod
+    def of(cls, session: Session, business_id: uuid.UUID, *, for_update: bool = False) -> CalendarConnection | None:
+        return session.get(cls, business_id, with_for_update=for_update, populate_existing=for_update)
+
+    @classmethod
+    def connect(
+        cls, session: Session, cipher: Cipher, business_id: uuid.UUID, user_id: uuid.UUID, tokens: GrantedTokens
+    ) -> CalendarConnection:
+        """Creates or replaces the business's connection (one per business)."""
+        Business.get(session, business_id, for_update=True)  # connections of one business take turns
+        connection = cls.of(session, business_id, for_update=True)
+        if connection is None:
+            connection = cls(business_id=business_id)
+            session.add(connection)
+            kept_refresh_token = None
+        else:
+            # Google sends a refresh token on first consent only: keep the one we have for the same account.
+            same_account = connection.account_email == tokens.account_email
+            kept_refresh_token = connection.refresh_token_encrypted if same_account else None
+        connection.provider = PROVIDER
+        connection.account_email = tokens.account_email
+        connection.access_token_encrypted = cipher.encrypt(tokens.access_token)
+        connection.refresh_token_encrypted = (
+            cipher.encrypt(tokens.refresh_token) if tokens.refresh_token else kept_refresh_token
+        )
+        connection.token_expires_at = tokens.expires_at
+        connection.scope = tokens.scope
+        connection.connected_by = user_id
+        connection.connected_at = utcnow()
+        session.flush()
+        return connection
+
+    @classmethod
+    def disconnect(cls, session: Session, business_id: uuid.UUID) -> CalendarConnection | None:
+        """Forgets the business's connection; returns what it was (to revoke its token), or None."""
+        connection = cls.of(session, business_id, for_update=True)
+        if connection is not None:
+            session.delete(connection)
+            session.flush()
+        return connection
+
+    def revocable_token(self, cipher: Cipher) -> str:
+        """The token to revoke at the provider: the refresh token (revoking it ends the whole grant)."""
+        return cipher.decrypt(self.refresh_token_encrypted or self.access_token_encrypted)
+
+    @staticmethod
+    def status(connection: CalendarConnection | None) -> dict[str, Any]:
+        """The API's CalendarStatus."""
+        return {
+            "provider": PROVIDER,
+            "connected": connection is not None,
+            "accountEmail": connection.account_email if connection else None,
+            "connectedAt": _rfc3339(connection.connected_at) if connection else None,
+        }
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -102,6 +102,8 @@ class FieldJSONBodyValidator(JSONRequestBodyValidator):
         return body
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
+        if body is None and not self._required:  # an optional body left out
+            return None
         if body is None and not self._nullable:
             _raise_validation_failed([FieldError(field="body", message="is required")])
         errors = _body_field_errors(self._validator.iter_errors(body))

@@ -39,7 +39,12 @@ class World:
     member_id: uuid.UUID
 
     def ids(self) -> dict[str, str]:
-        return {"number": self.number_id, "key": self.a.key_id, "member": str(self.member_id)}
+        return {
+            "number": self.number_id,
+            "key": self.a.key_id,
+            "member": str(self.member_id),
+            "owner": str(self.a.owner_id),
+        }
 
 
 def _tenant(client: TestClient, db: Session, name: str) -> tuple[Business, Tenant]:
@@ -86,6 +91,8 @@ ID_OPERATIONS: list[tuple[str, str, str, dict[str, Any] | None, bool]] = [
     ("rotateApiKey", "POST", "/api/v1/api-keys/{key}/rotate", {"gracePeriodSeconds": 0}, False),
     ("updateMember", "PATCH", "/api/v1/business/me/members/{member}", {"role": "owner"}, False),
     ("removeMember", "DELETE", "/api/v1/business/me/members/{member}", None, False),
+    ("updateMember (A's owner)", "PATCH", "/api/v1/business/me/members/{owner}", {"role": "member"}, False),
+    ("removeMember (A's owner)", "DELETE", "/api/v1/business/me/members/{owner}", None, False),
 ]
 
 
@@ -109,7 +116,9 @@ def _snapshot(db: Session, world: World) -> dict[str, Any]:
     number = db.get(PhoneNumber, uuid.UUID(world.number_id))
     key = db.get(ApiKey, uuid.UUID(world.a.key_id))
     member = db.scalar(select(Membership).where(Membership.user_id == world.member_id))
+    owner = db.scalar(select(Membership).where(Membership.user_id == world.a.owner_id))
     return {
+        "owner": owner and (owner.business_id, owner.role),
         "number": number and (number.business_id, number.e164, number.label, number.status, number.forward_to),
         "key": key and (key.business_id, key.prefix, key.digest, key.revoked_at, key.rotated_at, key.previous_prefix),
         "member": member and (member.business_id, member.role),
@@ -134,7 +143,7 @@ def test_another_business_cannot_reach_an_id_of_yours_and_changes_nothing(
     before = _snapshot(db, world)
     assert None not in before.values()
     headers = world.b.owner if credential == "owner token" else world.b.key
-    unknown_ids = {"number": str(uuid.uuid4()), "key": str(uuid.uuid4()), "member": str(uuid.uuid4())}
+    unknown_ids = {name: str(uuid.uuid4()) for name in ("number", "key", "member", "owner")}
 
     unknown = _call(client, method, template, unknown_ids, body, headers)
     foreign = _call(client, method, template, world.ids(), body, headers)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import threading
+import uuid
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from models import Business, Job, Membership, Role, User
+from models import Business, Invitation, Job, Membership, Role, User
 from tests.factories import PASSWORD, make_business, make_member, make_user
 from tests.sign_in import auth_headers
 
@@ -34,14 +36,14 @@ def invitation_token(db: Session, email: str) -> str:
         if job.payload["to"] == email and job.payload["template"] == "invitation"
     ]
     assert jobs, f"no invitation email queued to {email}"
-    link = jobs[-1].payload["context"]["link"]
+    link = str(jobs[-1].payload["context"]["link"])
     return parse_qs(urlsplit(link).query)["token"][0]
 
 
 def invite(client: TestClient, headers: dict[str, str], email: str, role: str = "member") -> str:
     response = client.post(INVITATIONS, json={"email": email, "role": role}, headers=headers)
     assert response.status_code == 201, response.text
-    return response.json()["id"]
+    return str(response.json()["id"])
 
 
 def role_in_db(db: Session, user_id: object) -> Role | None:
@@ -151,6 +153,28 @@ def test_an_invitation_is_accepted_once(client: TestClient, db: Session) -> None
     assert second.status_code == 422, second.text
     assert second.json()["code"] == "invalid_token"
     assert role_in_db(db, grace.id) is Role.ADMIN
+
+
+def test_an_expired_invitation_is_refused(client: TestClient, db: Session) -> None:
+    _, _, headers = owner_of_a_business(client, db)
+    invitation_id = invite(client, headers, "grace@example.com")
+    grace = make_user(db, email="grace@example.com")
+    db.execute(
+        update(Invitation)
+        .where(Invitation.id == uuid.UUID(invitation_id))
+        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    )
+    db.commit()
+
+    response = client.post(
+        ACCEPT, json={"token": invitation_token(db, "grace@example.com")}, headers=auth_headers(client, grace.email)
+    )
+    pending = client.get(INVITATIONS, headers=headers).json()["data"]
+
+    assert response.status_code == 422, response.text
+    assert response.json()["code"] == "invalid_token"
+    assert role_in_db(db, grace.id) is None
+    assert pending == []
 
 
 def test_an_unknown_token_is_refused(client: TestClient, db: Session) -> None:
@@ -406,9 +430,7 @@ def test_two_owners_demoting_each_other_at_once_never_leave_the_business_without
         # Back to two owners for the next round.
         for user in (first, second):
             if role_in_db(db, user.id) is not Role.OWNER:
-                db.execute(
-                    Membership.__table__.update().where(Membership.user_id == user.id).values(role=Role.OWNER.value)
-                )
+                db.execute(update(Membership).where(Membership.user_id == user.id).values(role=Role.OWNER))
         db.commit()
 
     assert all(owners >= 1 for _, owners in rounds), rounds

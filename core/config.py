@@ -9,13 +9,16 @@ from __future__ import annotations
 import json
 import sys
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import flask
+from cryptography.fernet import Fernet
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///var/switchboard.db"
 SUPPORTED_DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "postgres")
+_HTTP_URL = r"^https?://[^\s]+$"
 
 
 class Settings(BaseSettings):
@@ -53,8 +56,25 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field("", max_length=300)
     jwt_audience: str = Field("", max_length=300)
     jwt_jwks_uri: str = Field("", max_length=500, pattern=r"^(https?://\S+)?$")
-    # Where links in emails point (the web app's origin).
+    # Where links in emails point (the web app's origin). Left unset, the Google callback answers JSON.
     frontend_url: str = Field("http://localhost:3000", pattern=r"^https?://[^\s]+$", max_length=200)
+    # Encrypting data at rest (stored OAuth tokens): Fernet keys, the first encrypts, all decrypt. Empty
+    # outside production: a key is generated once into var/.
+    data_encryption_keys: Annotated[tuple[str, ...], NoDecode] = ()
+    # Google Calendar (OAuth 2.0 authorization code + PKCE). Without a client id and secret the integration
+    # answers "not configured". The endpoint URLs default to Google's; tests point them at a local server.
+    google_client_id: str = Field("", max_length=300)
+    google_client_secret: str = Field("", max_length=300)
+    google_redirect_uri: str = Field(
+        "http://localhost:3001/api/v1/oauth/google/callback", pattern=_HTTP_URL, max_length=500
+    )
+    google_authorize_url: str = Field("https://accounts.google.com/o/oauth2/v2/auth", pattern=_HTTP_URL, max_length=500)
+    google_token_url: str = Field("https://oauth2.googleapis.com/token", pattern=_HTTP_URL, max_length=500)
+    google_userinfo_url: str = Field(
+        "https://openidconnect.googleapis.com/v1/userinfo", pattern=_HTTP_URL, max_length=500
+    )
+    google_revoke_url: str = Field("https://oauth2.googleapis.com/revoke", pattern=_HTTP_URL, max_length=500)
+    google_timeout_seconds: float = Field(10, gt=0, le=60)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -67,6 +87,25 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(origin.strip() for origin in value.split(",") if origin.strip())
         return value
+
+    @field_validator("data_encryption_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
+
+    @field_validator("data_encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        for key in keys:
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ValueError(
+                    "every key must be a Fernet key (32 url-safe base64-encoded bytes, 44 characters)"
+                ) from None
+        return keys
 
     @field_validator("cors_origins")
     @classmethod
@@ -120,6 +159,21 @@ class Settings(BaseSettings):
         return bool(self.jwt_issuer)
 
     @model_validator(mode="after")
+    def _google_client_all_or_nothing(self) -> Settings:
+        if bool(self.google_client_id) != bool(self.google_client_secret):
+            raise ValueError("GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET: set both to enable Google Calendar")
+        return self
+
+    @property
+    def google_calendar_enabled(self) -> bool:
+        return bool(self.google_client_id)
+
+    @property
+    def frontend_url_configured(self) -> bool:
+        """Whether FRONTEND_URL was set (its default serves email links in development only)."""
+        return "frontend_url" in self.model_fields_set
+
+    @model_validator(mode="after")
     def _production_refuses_development_defaults(self) -> Settings:
         if self.app_env == "production" and self.is_sqlite:
             raise ValueError("DATABASE_URL: production needs PostgreSQL, not the embedded SQLite default")
@@ -127,6 +181,11 @@ class Settings(BaseSettings):
             raise ValueError("MAIL_URL: production needs an SMTP server, not files in var/mail")
         if self.app_env == "production" and not self.jwt_private_keys:
             raise ValueError("JWT_PRIVATE_KEYS: production needs its signing keys, not a generated development key")
+        if self.app_env == "production" and self.google_calendar_enabled:
+            if not self.data_encryption_keys:
+                raise ValueError("DATA_ENCRYPTION_KEYS: production needs its own keys to store Google tokens encrypted")
+            if urlsplit(self.google_redirect_uri).hostname in ("localhost", "127.0.0.1"):
+                raise ValueError("GOOGLE_REDIRECT_URI: production needs the public URL of its OAuth callback")
         return self
 
     @property
@@ -134,7 +193,9 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
 
-_MAY_HOLD_SECRETS = frozenset({"DATABASE_URL", "MAIL_URL", "JWT_PRIVATE_KEYS"})  # their values are never echoed
+_MAY_HOLD_SECRETS = frozenset(
+    {"DATABASE_URL", "MAIL_URL", "JWT_PRIVATE_KEYS", "DATA_ENCRYPTION_KEYS", "GOOGLE_CLIENT_SECRET"}
+)  # their values are never echoed
 
 
 def describe_errors(error: ValidationError) -> str:

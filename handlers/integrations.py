@@ -1,25 +1,45 @@
-"""Operations tagged Integrations (Google Calendar). Being built: see issue 4."""
+"""Operations tagged Integrations (Google Calendar). The flow itself is in core.google_calendar."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from core.responses import Response
+from core import google_calendar
+from core.config import current_settings
+from core.db import session
+from core.responses import JSON, Response
+from core.tenancy import Caller
+from models import CalendarConnection
 
 
 def start_google_calendar_connection(token_info: dict[str, Any]) -> Response:
-    raise NotImplementedError
+    google = google_calendar.google_calendar()
+    if google is None:
+        return google_calendar.NOT_CONFIGURED, 200, JSON
+    caller = Caller.of(token_info)
+    return _redirect(google.consent_url(caller.business, caller.person))
 
 
 def complete_google_calendar_connection(
     state: str, code: str | None = None, error: str | None = None, scope: str | None = None
 ) -> Response:
-    raise NotImplementedError
+    outcome = google_calendar.complete(session(), state=state, code=code, error=error)
+    settings = current_settings()
+    if settings.frontend_url_configured:
+        return _redirect(outcome.frontend_location(settings.frontend_url))
+    return outcome.body(), 200, JSON
 
 
 def get_google_calendar(token_info: dict[str, Any]) -> Response:
-    raise NotImplementedError
+    connection = CalendarConnection.of(session(), Caller.of(token_info).business)
+    return CalendarConnection.status(connection), 200, JSON
 
 
 def disconnect_google_calendar(token_info: dict[str, Any]) -> Response:
-    raise NotImplementedError
+    google_calendar.disconnect(session(), Caller.of(token_info))
+    return None, 204, {}
+
+
+def _redirect(url: str) -> Response:
+    # No body, but Connexion wants one of the operation's media types named (connexion#1956).
+    return None, 302, {**JSON, "Location": url}

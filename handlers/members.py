@@ -20,6 +20,13 @@ def _me(caller: Caller) -> Membership:
     return Membership.get(session(), caller.business, caller.person)
 
 
+def _actor_and_member(caller: Caller, user_id: str) -> tuple[Membership, Membership]:
+    """The caller's and the target's memberships, locked. Member changes of one business take turns (the
+    business row is locked first), so two owners changing each other cannot deadlock."""
+    Business.get(session(), caller.business, for_update=True)
+    return _me(caller), Membership.get(session(), caller.business, uuid.UUID(user_id))
+
+
 def list_members(token_info: dict[str, Any], limit: int, cursor: str | None = None) -> Response:
     page = Membership.page(session(), Caller.of(token_info).business, limit=limit, cursor=cursor)
     return member_list_schema.dump(page), 200, JSON
@@ -27,8 +34,7 @@ def list_members(token_info: dict[str, Any], limit: int, cursor: str | None = No
 
 def update_member(token_info: dict[str, Any], user_id: str, body: dict[str, Any]) -> Response:
     caller = Caller.of(token_info)
-    actor = _me(caller)
-    member = Membership.get(session(), caller.business, uuid.UUID(user_id))
+    actor, member = _actor_and_member(caller, user_id)
     before = member.role
     member.change_role(session(), Role(body["role"]), by=actor.role)
     if before is not member.role:
@@ -44,8 +50,7 @@ def update_member(token_info: dict[str, Any], user_id: str, body: dict[str, Any]
 
 def remove_member(token_info: dict[str, Any], user_id: str) -> Response:
     caller = Caller.of(token_info)
-    actor = _me(caller)
-    member = Membership.get(session(), caller.business, uuid.UUID(user_id))
+    actor, member = _actor_and_member(caller, user_id)
     member.remove(session(), by=actor.role)
     audit.record(
         session(),

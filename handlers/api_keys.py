@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from core import audit
@@ -12,6 +12,7 @@ from core.errors import InsufficientScope
 from core.idempotency import idempotent
 from core.responses import JSON, JSON_NO_STORE, Response
 from core.tenancy import Caller
+from core.validation import utc_instant
 from models import ApiKey
 from schemas.api_key import api_key_list_schema, api_key_schema, dump_with_secret
 
@@ -28,7 +29,7 @@ def create_api_key(token_info: dict[str, Any], body: dict[str, Any]) -> Response
     caller = Caller.of(token_info)
     if not set(body["scopes"]) <= set(token_info["scope"]):
         raise InsufficientScope("A key can be given only scopes your role holds.")
-    expires_at = datetime.fromisoformat(body["expiresAt"]) if "expiresAt" in body else None
+    expires_at = utc_instant(body["expiresAt"], "expiresAt") if "expiresAt" in body else None
     key, secret = ApiKey.create(
         session(),
         caller.business,

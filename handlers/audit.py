@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from core.db import session
 from core.responses import JSON, Response
 from core.tenancy import Caller
+from core.validation import utc_instant
 from models import AuditEvent
 from schemas.audit import audit_event_list_schema
 
@@ -26,8 +26,8 @@ def list_audit_events(
         Caller.of(token_info).business,
         action=action,
         actor_id=actor_id,
-        since=datetime.fromisoformat(since) if since else None,
-        until=datetime.fromisoformat(until) if until else None,
+        since=utc_instant(since, "since") if since else None,
+        until=utc_instant(until, "until") if until else None,
         limit=limit,
         cursor=cursor,
     )

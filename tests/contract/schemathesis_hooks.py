@@ -6,8 +6,9 @@ a 400 `invalid_cursor`, which `positive_data_acceptance` would report as a valid
 So a *positive* case keeps its cursor only if it is one the API could have issued; the rejection of
 forged cursors is covered by the negative cases and the integration tests, and real cursors by them too.
 
-Authenticated operations get a real access token of a fuzz user, registered on first use and made staff
-(through DATABASE_URL, as `make create-staff` would) so that the admin operations are explored too.
+Authenticated operations get a real access token of a fuzz user, registered on first use, made staff
+(through DATABASE_URL, as `make create-staff` would) so that the admin operations are explored too, and
+owner of a business (createBusiness; a 409 once it has one) so that the business operations are.
 Tokens are fetched again every few seconds, since the fuzzer itself logs out and revokes sessions, and
 its wrong guesses at `currentPassword` lock the account: like an operator would, the harness lifts
 that lock before it signs in again.
@@ -28,7 +29,19 @@ from core.config import load_settings_or_exit
 from core.db import Database, create_db_engine
 from core.errors import InvalidCursor
 from core.pagination import decode_cursor
-from models import AuthSession, Country, ExternalPlan, Job, User
+from models import (
+    ApiKey,
+    AuditEvent,
+    AuthSession,
+    Country,
+    ExternalPlan,
+    Invitation,
+    Job,
+    Membership,
+    PhoneNumber,
+    User,
+)
+from models.business import API_KEY_SCOPES
 
 # The keyset each paginated operation orders by.
 CURSOR_KEYS: dict[str, list[Any]] = {
@@ -36,6 +49,11 @@ CURSOR_KEYS: dict[str, list[Any]] = {
     "listPlans": ExternalPlan.page_order(),
     "listSessions": AuthSession.page_order(),
     "listJobs": Job.page_order(),
+    "listMembers": Membership.page_order(),
+    "listInvitations": Invitation.page_order(),
+    "listPhoneNumbers": PhoneNumber.page_order(),
+    "listApiKeys": ApiKey.page_order(),
+    "listAuditEvents": AuditEvent.page_order(),
 }
 
 
@@ -62,7 +80,13 @@ FUZZ_USER = {"email": "fuzz-user@switchboard.test", "password": "fuzzing-is-a-us
 
 @schemathesis.auth(refresh_interval=2)
 class FuzzUserToken:
-    def get(self, case: Case, ctx: Any) -> str:
+    """Credentials of the fuzz user: an access token, and an API key of its business. Operations that
+    accept API keys get the key (so the key path is fuzzed, and Schemathesis's ignored_auth probe, which
+    removes the declared `X-API-Key`, leaves no credential behind); the others get the bearer token."""
+
+    api_key: str | None = None
+
+    def get(self, case: Case, ctx: Any) -> tuple[str, str]:
         _lift_lockout(FUZZ_USER["email"])
         schema = case.operation.schema
         credentials = {"email": FUZZ_USER["email"], "password": FUZZ_USER["password"]}
@@ -71,10 +95,24 @@ class FuzzUserToken:
             schema["/auth/register"]["POST"].Case(body=FUZZ_USER, media_type="application/json").call()
             staff.main([FUZZ_USER["email"]])
             response = schema["/auth/login"]["POST"].Case(body=credentials, media_type="application/json").call()
-        return str(response.json()["accessToken"])
+        bearer = {"Authorization": f"Bearer {response.json()['accessToken']}"}
+        schema["/business/me"]["POST"].Case(
+            body={"name": "Fuzz Dental"}, media_type="application/json", headers=bearer
+        ).call()
+        if (
+            self.api_key is None
+            or schema["/business/me"]["GET"].Case(headers={"X-API-Key": self.api_key}).call().status_code == 401
+        ):
+            key = {"name": "fuzz", "scopes": list(API_KEY_SCOPES)}
+            created = schema["/api-keys"]["POST"].Case(body=key, media_type="application/json", headers=bearer).call()
+            self.api_key = str(created.json()["secret"])
+        return bearer["Authorization"], self.api_key
 
-    def set(self, case: Case, data: str, ctx: Any) -> None:
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+    def set(self, case: Case, data: tuple[str, str], ctx: Any) -> None:
+        bearer, api_key = data
+        accepts_keys = any("apiKey" in requirement for requirement in case.operation.definition.raw.get("security", []))
+        credential = {"X-API-Key": api_key} if accepts_keys else {"Authorization": bearer}
+        case.headers = {**(case.headers or {}), **credential}
 
 
 @cache

@@ -43,14 +43,18 @@ def test_the_secret_is_shown_once_and_stored_only_as_a_digest(client: TestClient
     assert created.headers["Cache-Control"] == "no-store"
     body = created.json()
     secret = body["secret"]
-    assert secret.startswith("sb_live_") and len(secret) == 57
+    assert secret.startswith("sb_live_")
+    assert len(secret) == 57
     assert secret.startswith(body["prefix"])
     assert created.headers["Location"] == f"/api/v1/api-keys/{body['id']}"
     listed = client.get("/api/v1/api-keys", headers=headers).text
     single = client.get(created.headers["Location"], headers=headers).text
-    assert secret not in listed and secret not in single and body["prefix"] in listed
+    assert secret not in listed
+    assert secret not in single
+    assert body["prefix"] in listed
     stored = db.get_one(ApiKey, body["id"])
-    assert secret not in (stored.digest, stored.prefix) and len(stored.digest) == 64
+    assert secret not in (stored.digest, stored.prefix)
+    assert len(stored.digest) == 64
 
 
 def test_a_key_acts_for_its_business_with_its_scopes_only(client: TestClient, db: Session) -> None:
@@ -100,8 +104,10 @@ def test_rotation_keeps_the_old_secret_for_the_grace_period(client: TestClient, 
 
     assert rotated.status_code == 200, rotated.text
     new = rotated.json()
-    assert new["secret"] != key["secret"] and new["prefix"] != key["prefix"]
-    assert new["previousExpiresAt"] is not None and new["rotatedAt"] is not None
+    assert new["secret"] != key["secret"]
+    assert new["prefix"] != key["prefix"]
+    assert new["previousExpiresAt"] is not None
+    assert new["rotatedAt"] is not None
     assert client.get("/api/v1/business/me", headers=key_headers(key["secret"])).status_code == 200
     assert client.get("/api/v1/business/me", headers=key_headers(new["secret"])).status_code == 200
 

@@ -286,7 +286,7 @@ def complete(session: Session, *, state: str, code: str | None, error: str | Non
         business_id=grant.business_id,
         user_id=grant.user_id,
         target=("business", grant.business_id),
-        changes={"accountEmail": tokens.account_email},
+        changes={"accountEmail": [None, tokens.account_email]},
     )
     return Outcome("connected", CalendarConnection.status(connection))
 

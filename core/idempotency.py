@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ParamSpec
+from typing import Any, ParamSpec, overload
 
 import flask
 from connexion.context import context
@@ -89,12 +89,22 @@ class IdempotencyKeyReused(ApiError):
 P = ParamSpec("P")
 
 
-def idempotent(handler: Callable[P, Response]) -> Callable[P, Response]:
-    """Makes a handler honour `Idempotency-Key` (see the module's docstring).
+@overload
+def idempotent(handler: Callable[P, Response], *, withhold: tuple[str, ...] = ()) -> Callable[P, Response]: ...
+@overload
+def idempotent(
+    handler: None = None, *, withhold: tuple[str, ...] = ()
+) -> Callable[[Callable[P, Response]], Callable[P, Response]]: ...
+def idempotent(handler: Callable[P, Response] | None = None, *, withhold: tuple[str, ...] = ()) -> Any:
+    """Makes a handler honour `Idempotency-Key` (see the module's docstring). `@idempotent`, or
+    `@idempotent(withhold=("secret",))` to store (and so replay) those top-level body fields as null:
+    a secret shown once is never kept in the clear, not even for a replay.
 
     functools.wraps keeps the handler's signature visible to Connexion, which passes only the
     parameters a handler declares (it follows `__wrapped__`).
     """
+    if handler is None:
+        return functools.partial(idempotent, withhold=withhold)
 
     @functools.wraps(handler)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
@@ -111,7 +121,8 @@ def idempotent(handler: Callable[P, Response]) -> Callable[P, Response]:
             if 200 <= status < 300:
                 # Flushes the handler's pending writes first: a write the database refuses fails here,
                 # while the claim can still be released, rather than at the commit after the response.
-                outcome.store(session(), body, status, headers)
+                kept = {**body, **dict.fromkeys(withhold)} if withhold and isinstance(body, dict) else body
+                outcome.store(session(), kept, status, headers)
                 return body, status, headers
         except BaseException:
             _give_up(outcome)

@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import DateTime, Select, Uuid, literal, tuple_
@@ -59,13 +59,17 @@ def decode_cursor(cursor: str, columns: Sequence[QueryableAttribute[Any]]) -> li
             if isinstance(column_type, Uuid):
                 values.append(uuid.UUID(value))
             elif isinstance(column_type, DateTime):
-                values.append(datetime.fromisoformat(value))
+                # Ours are UTC; a forged offset PostgreSQL cannot store would otherwise be a DataError.
+                instant = datetime.fromisoformat(value)
+                if instant.tzinfo is None:
+                    raise ValueError("naive time")
+                values.append(instant.astimezone(UTC))
             elif isinstance(value, column_type.python_type) and (not isinstance(value, str) or _is_sane_text(value)):
                 values.append(value)
             else:
                 raise ValueError("wrong type")
         return values
-    except (ValueError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, AttributeError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InvalidCursor() from None
 
 

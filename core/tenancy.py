@@ -51,5 +51,7 @@ class Caller:
 
     @property
     def idempotency_scope(self) -> str:
+        """Keys are per caller and per business: a person who moved to another business never gets a
+        replay of the first one's response. (A key belongs to one business already.)"""
         kind, identity = self.actor
-        return f"{kind}:{identity}"
+        return f"{kind}:{identity}" if self.api_key_id else f"{kind}:{identity}:{self.business_id or '-'}"

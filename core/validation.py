@@ -88,6 +88,9 @@ def _contains_nul(value: Any) -> bool:
     return False
 
 
+_ABSENT = object()  # an empty body, as opposed to the JSON value null
+
+
 class FieldJSONBodyValidator(JSONRequestBodyValidator):
     @property
     def _validator(self) -> Draft4Validator:
@@ -100,7 +103,7 @@ class FieldJSONBodyValidator(JSONRequestBodyValidator):
         except (UnicodeDecodeError, LookupError):
             raise MalformedRequest(f"The request body is not valid {self._encoding} text") from None
         if not text:
-            return None
+            return _ABSENT
         try:
             body = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as error:
@@ -112,8 +115,10 @@ class FieldJSONBodyValidator(JSONRequestBodyValidator):
         return body
 
     def _validate(self, body: Any) -> dict[str, Any] | None:
-        if body is None and not self._required:  # an optional body left out
-            return None
+        if body is _ABSENT:
+            if self._required:
+                _raise_validation_failed([FieldError(field="body", message="is required")])
+            return None  # an optional body left out (an explicit JSON null is checked like any value)
         if body is None and not self._nullable:
             _raise_validation_failed([FieldError(field="body", message="is required")])
         errors = _body_field_errors(self._validator.iter_errors(body))

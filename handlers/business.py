@@ -45,7 +45,7 @@ def _save(caller: Caller, settings: dict[str, Any]) -> Response:
     """PUT and PATCH differ only in what the spec requires of the body."""
     business = Business.get(session(), caller.business, for_update=True)
     business.require_etag(flask.request.headers.get("If-Match"))
-    changes = business.apply(settings)
+    changes = business.apply(session(), settings)
     if changes:
         audit.record(session(), "business.updated", caller=caller, target=("business", business.id), changes=changes)
         session().flush()

@@ -92,3 +92,10 @@ def accept_invitation(token_info: dict[str, Any], body: dict[str, Any]) -> Respo
         changes={"role": [None, membership.role]},
     )
     return member_schema.dump(membership), 200, JSON
+
+
+def revoke_invitation(token_info: dict[str, Any], invitation_id: str) -> Response:
+    caller = Caller.of(token_info)
+    invitation = Invitation.revoke(session(), caller.business, uuid.UUID(invitation_id))
+    audit.record(session(), "member.invitation_revoked", caller=caller, target=("invitation", invitation.id))
+    return None, 204, {}

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String, or_, select
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
-from core.errors import BusinessRuleBroken, NotFound
+from core.errors import BusinessRuleBroken, Conflict, InsufficientScope, NotFound
 from core.pagination import Page, paginate
 from models.base import Base, UtcDateTime, utcnow
 
@@ -50,7 +50,11 @@ class ApiKey(Base):
         scopes: list[str],
         expires_at: datetime | None,
         created_by: uuid.UUID | None,
+        granter_scopes: list[str],
     ) -> tuple[ApiKey, str]:
+        """A new key and its secret (returned once). It gets no scope its granter lacks."""
+        if not set(scopes) <= set(granter_scopes):
+            raise InsufficientScope("A key can be given only scopes your role holds.")
         if expires_at is not None and expires_at <= utcnow():
             raise BusinessRuleBroken("invalid_expiry", "`expiresAt` must be in the future.", field="expiresAt")
         secret = new_secret()
@@ -112,6 +116,8 @@ class ApiKey(Base):
     def rotate(self, grace: timedelta) -> str:
         """A new secret; the current one keeps working for `grace` (an older one stops now)."""
         secret, now = new_secret(), utcnow()
+        if self.expires_at is not None and self.expires_at <= now:
+            raise Conflict("api_key_expired", "This key has expired; create a new one.")
         if grace > timedelta(0):
             self.previous_prefix, self.previous_digest = self.prefix, self.digest
             self.previous_expires_at = now + grace

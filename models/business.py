@@ -17,6 +17,7 @@ from core.errors import ApiError, BusinessRuleBroken, Conflict, Forbidden, NotFo
 from core.pagination import Page, paginate
 from core.phones import to_e164
 from models.base import Base, UtcDateTime
+from models.phone_number import PhoneNumber
 
 if TYPE_CHECKING:
     from models.calendar_connection import CalendarConnection
@@ -70,7 +71,7 @@ class Business(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now(), onupdate=func.now())
 
-    calendar: Mapped[CalendarConnection | None] = relationship(lazy="selectin", viewonly=True)
+    calendar: Mapped[CalendarConnection | None] = relationship(lazy="select", viewonly=True)  # when shown
 
     @property
     def etag(self) -> str:
@@ -87,8 +88,8 @@ class Business(Base):
     def create(cls, session: Session, owner_id: uuid.UUID, settings: dict[str, Any]) -> Business:
         """A new business with its creator as owner. A person belongs to one business (memberships.user_id
         is unique), so a second one is 409 however the requests race."""
-        business = cls()
-        business.apply({**DEFAULT_SETTINGS, **settings})
+        business = cls(id=uuid.uuid4())
+        business.apply(session, {**DEFAULT_SETTINGS, **settings})
         session.add(business)
         session.add(Membership(business=business, user_id=owner_id, role=Role.OWNER))
         try:
@@ -104,14 +105,10 @@ class Business(Base):
         if if_match is None:
             return
         candidates = {tag.strip() for tag in if_match.split(",")}
-        if "*" not in candidates and self.etag not in candidates and f"W/{self.etag}" not in candidates:
+        if "*" not in candidates and self.etag not in candidates:  # strong comparison (RFC 9110 13.1.1)
             raise PreconditionFailed()
 
-    def replace(self, settings: dict[str, Any]) -> dict[str, Any]:
-        """PUT: every writable setting (the spec requires them all)."""
-        return self.apply(settings)
-
-    def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, session: Session, changes: dict[str, Any]) -> dict[str, Any]:
         """Sets the given settings and checks the rules on the result; returns the diff {field: [old, new]}."""
         wanted = _normalised(changes)
         diff: dict[str, Any] = {}
@@ -124,6 +121,16 @@ class Business(Base):
             raise BusinessRuleBroken(
                 "receptionist_requires_phone",
                 "The receptionist can be enabled only while the business has a phone number.",
+                field="phoneNumber",
+            )
+        if (
+            "phoneNumber" in diff
+            and self.phone_number is not None
+            and not PhoneNumber.is_held(session, self.id, self.phone_number)
+        ):
+            raise BusinessRuleBroken(
+                "phone_number_not_held",
+                "The receptionist answers on one of your business's active phone numbers: add it first.",
                 field="phoneNumber",
             )
         if diff and self.version is not None:  # a new business starts at the column default

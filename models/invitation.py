@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, String, select
+from sqlalchemy import Enum, ForeignKey, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
-from core.errors import Conflict
+from core.errors import Conflict, NotFound
 from core.opaque_tokens import digest, new_token
 from core.pagination import Page, paginate
 from models.base import Base, UtcDateTime, utcnow
@@ -49,6 +49,12 @@ class Invitation(Base):
         )
         if already is not None:
             raise Conflict("already_member", "This person is already a member of your business.")
+        # One open invitation per address: a new one replaces (ends) the earlier ones.
+        session.execute(
+            update(cls)
+            .where(cls._pending(), cls.business_id == inviter.business_id, cls.email == email)
+            .values(expires_at=utcnow())
+        )
         token = new_token()
         invitation = cls(
             business_id=inviter.business_id,
@@ -66,8 +72,8 @@ class Invitation(Base):
     def accept(cls, session: Session, token: str, user: User) -> Membership:
         """The signed-in person joins the business they were invited to. The invitation is for one email
         address: a forwarded link does not let someone else in."""
-        found = session.scalar(select(cls).where(cls.digest == digest(token)).with_for_update())
-        if found is None or found.accepted_at is not None or found.expires_at <= utcnow() or found.email != user.email:
+        found = session.scalar(select(cls).where(cls.digest == digest(token), cls._pending()).with_for_update())
+        if found is None or found.email != user.email or not found._still_vouched_for(session):
             raise InvalidToken()
         if Membership.of_user(session, user.id) is not None:
             raise BusinessExists()
@@ -82,6 +88,31 @@ class Invitation(Base):
         session.refresh(membership, ["user"])
         return membership
 
+    @classmethod
+    def _pending(cls) -> Any:
+        return cls.accepted_at.is_(None) & (cls.expires_at > utcnow())
+
+    def _still_vouched_for(self, session: Session) -> bool:
+        """An invitation is only as good as its inviter's standing now: someone removed or demoted since
+        (or, for an owner invitation, no longer an owner) no longer brings anyone in."""
+        role = session.scalar(
+            select(Membership.role).where(
+                Membership.user_id == self.invited_by, Membership.business_id == self.business_id
+            )
+        )
+        return role is Role.OWNER or (role is Role.ADMIN and self.role is not Role.OWNER)
+
+    @classmethod
+    def revoke(cls, session: Session, business_id: uuid.UUID, invitation_id: uuid.UUID) -> Invitation:
+        """Ends an open invitation of this business; 404 for any other."""
+        found = session.scalar(
+            select(cls).where(cls.id == invitation_id, cls.business_id == business_id, cls._pending()).with_for_update()
+        )
+        if found is None:
+            raise NotFound("No open invitation with this id in your business")
+        found.expires_at = utcnow()
+        return found
+
     def describe(self) -> dict[str, Any]:
         return {"email": [None, self.email], "role": [None, self.role]}
 
@@ -93,7 +124,5 @@ class Invitation(Base):
     def page_of_pending(
         cls, session: Session, business_id: uuid.UUID, *, limit: int, cursor: str | None
     ) -> Page[Invitation]:
-        statement = select(cls).where(
-            cls.business_id == business_id, cls.accepted_at.is_(None), cls.expires_at > utcnow()
-        )
+        statement = select(cls).where(cls.business_id == business_id, cls._pending())
         return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor)

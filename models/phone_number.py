@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Enum, ForeignKey, String, func, select
 from sqlalchemy.exc import IntegrityError
@@ -15,8 +15,10 @@ from core.errors import BusinessRuleBroken, Conflict, NotFound
 from core.pagination import Page, paginate
 from core.phones import country_of, to_e164
 from models.base import Base, UtcDateTime
-from models.business import Business
 from models.catalog import ExternalPlan
+
+if TYPE_CHECKING:
+    from models.business import Business
 
 
 class NumberStatus(enum.StrEnum):
@@ -132,10 +134,19 @@ class PhoneNumber(Base):
                 setattr(self, column, value)
         return diff
 
+    @classmethod
+    def is_held(cls, session: Session, business_id: uuid.UUID, e164: str) -> bool:
+        """Whether the business holds this number, active."""
+        held = select(cls.id).where(cls.business_id == business_id, cls.e164 == e164, cls.status == NumberStatus.ACTIVE)
+        return session.scalar(held) is not None
+
     def release(self, session: Session, business: Business) -> None:
-        """The number goes back to the pool, unless the enabled receptionist answers on it."""
-        if business.receptionist_enabled and business.phone_number == self.e164:
-            raise Conflict(
-                "number_in_use", "The receptionist answers on this number: disable it or change its number first."
-            )
+        """The number goes back to the pool, unless the enabled receptionist answers on it. A disabled
+        receptionist's number is cleared from the settings with it (callers lock the business first)."""
+        if business.phone_number == self.e164:
+            if business.receptionist_enabled:
+                raise Conflict(
+                    "number_in_use", "The receptionist answers on this number: disable it or change its number first."
+                )
+            business.apply(session, {"phoneNumber": None})
         session.delete(self)

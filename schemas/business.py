@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from marshmallow import Schema, fields
 
-from models import Business
+from models import CalendarConnection
 from schemas.pagination import page_schema
-
-
-def calendar_status(business: Business) -> dict[str, Any]:
-    """Component CalendarStatus: a business without a connection shows `connected: false`."""
-    connection = business.calendar
-    return {
-        "provider": "google",
-        "connected": connection is not None,
-        "accountEmail": connection.account_email if connection else None,
-        "connectedAt": connection.connected_at.isoformat() if connection else None,
-    }
 
 
 class BusinessSchema(Schema):
@@ -30,7 +17,7 @@ class BusinessSchema(Schema):
     forwarding_number = fields.String(data_key="forwardingNumber", allow_none=True)
     receptionist_enabled = fields.Boolean(data_key="receptionistEnabled")
     business_hours = fields.Dict(data_key="businessHours")
-    calendar = fields.Function(calendar_status)
+    calendar = fields.Function(lambda business: CalendarConnection.status(business.calendar))
     created_at = fields.AwareDateTime(data_key="createdAt", format="iso")
     updated_at = fields.AwareDateTime(data_key="updatedAt", format="iso")
 

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -66,9 +67,28 @@ def cpu_ticks(pids: list[int]) -> int:
     return total
 
 
-def wrk(url: str) -> dict[str, float]:
+def call(url: str, body: dict[str, object], headers: dict[str, str] | None = None) -> dict[str, object]:
+    request = urllib.request.Request(  # noqa: S310 - our own local server
+        url, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}
+    )
+    with urllib.request.urlopen(request) as response:  # noqa: S310
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def credentials(base: str) -> tuple[str, str]:
+    """A signed-in owner's bearer token and an API key of their business (made through the API)."""
+    person = {"email": "bench@example.com", "password": "benchmarking-passphrase", "name": "Bench"}
+    call(f"{base}/api/v1/auth/register", person)
+    token = call(f"{base}/api/v1/auth/login", {"email": person["email"], "password": person["password"]})["accessToken"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    call(f"{base}/api/v1/business/me", {"name": "Bench Dental"}, bearer)
+    key = call(f"{base}/api/v1/api-keys", {"name": "bench", "scopes": ["business:read"]}, bearer)["secret"]
+    return str(token), str(key)
+
+
+def wrk(url: str, header: str | None = None) -> dict[str, float]:
     out = subprocess.run(  # noqa: S603
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency", url],  # noqa: S607
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency", *(["-H", header] if header else []), url],  # noqa: S607
         capture_output=True,
         text=True,
         check=True,
@@ -111,20 +131,23 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         subprocess.run([BIN / "python", "scripts/wait_ready.py", f"{base}/health-check/readiness", "30"], check=True)  # noqa: S603
         workers = [int(pid) for pid in subprocess.check_output(["pgrep", "-P", str(server.pid)], text=True).split()]  # noqa: S603, S607
-        targets = {
-            "GET /health-check/liveness": f"{base}/health-check/liveness",
-            "GET /api/v1/plans/{planId}": f"{base}/api/v1/plans/{plan_id}",
-            "GET /api/v1/plans?limit=20": f"{base}/api/v1/plans?limit=20",
+        token, api_key = credentials(base)
+        targets: dict[str, tuple[str, str | None]] = {
+            "GET /health-check/liveness": (f"{base}/health-check/liveness", None),
+            "GET /api/v1/plans/{planId}": (f"{base}/api/v1/plans/{plan_id}", None),
+            "GET /api/v1/plans?limit=20": (f"{base}/api/v1/plans?limit=20", None),
+            "GET /api/v1/business/me (JWT)": (f"{base}/api/v1/business/me", f"Authorization: Bearer {token}"),
+            "GET /api/v1/business/me (key)": (f"{base}/api/v1/business/me", f"X-API-Key: {api_key}"),
         }
         print(f"gunicorn: 2 uvicorn workers, APP_ENV=production; {PLANS:,} plans; wrk -t2 -c{CONNECTIONS} -d{DURATION}")
-        print(f"{'endpoint':<30} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11} {'non-2xx':>8}")
-        for name, url in targets.items():
-            wrk(url)  # warm-up pass, discarded
+        print(f"{'endpoint':<32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11} {'non-2xx':>8}")
+        for name, (url, header) in targets.items():
+            wrk(url, header)  # warm-up pass, discarded
             before = cpu_ticks(workers)
-            result = wrk(url)
+            result = wrk(url, header)
             cpu_ms = (cpu_ticks(workers) - before) * 1000 / TICKS / result["requests"]
             print(
-                f"{name:<30} {result['rps']:>9.0f} {result['p50']:>8.2f} {result['p99']:>8.2f} "
+                f"{name:<32} {result['rps']:>9.0f} {result['p50']:>8.2f} {result['p99']:>8.2f} "
                 f"{cpu_ms:>11.2f} {result['non2xx']:>8.0f}"
             )
     finally:

@@ -11,7 +11,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
-from models import Business, Country, ExternalPlan, ExternalPlanCountry, Membership, Role, User
+from core import phones
+from models import Business, Country, ExternalPlan, ExternalPlanCountry, Membership, PhoneNumber, Role, User
 
 _country_codes = itertools.cycle(a + b for a in string.ascii_uppercase for b in string.ascii_uppercase)
 
@@ -77,3 +78,19 @@ def make_member(session: Session, business: Business, user: User | None = None, 
     session.add(Membership(business_id=business.id, user_id=user.id, role=role))
     session.flush()
     return user
+
+
+def make_phone_number(session: Session, business: Business, e164: str = "+14155552671") -> PhoneNumber:
+    """A number the business holds, on a plan selling its country (US by default)."""
+    country_code = phones.country_of(e164) or "US"
+    country = session.get(Country, country_code) or make_country(session, code=country_code)
+    number = PhoneNumber(
+        business_id=business.id,
+        e164=e164,
+        country_code=country.code,
+        plan_id=make_plan(session, [country]).id,
+        label="Main",
+    )
+    session.add(number)
+    session.flush()
+    return number

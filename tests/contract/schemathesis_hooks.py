@@ -5,6 +5,7 @@ spec gives it only a pattern; a random string matching it is a cursor we never i
 a 400 `invalid_cursor`, which `positive_data_acceptance` would report as a valid request rejected.
 So a *positive* case keeps its cursor only if it is one the API could have issued; the rejection of
 forged cursors is covered by the negative cases and the integration tests, and real cursors by them too.
+Likewise a positive case gets a fresh `Idempotency-Key` (see map_case).
 
 Authenticated operations get a real access token of a fuzz user, registered on first use, made staff
 (through DATABASE_URL, as `make create-staff` would) so that the admin operations are explored too, and
@@ -16,6 +17,7 @@ that lock before it signs in again.
 
 from __future__ import annotations
 
+import uuid
 from functools import cache
 from typing import Any
 
@@ -72,6 +74,11 @@ def map_case(ctx: Any, case: Case) -> Case:
     positive = case.meta is not None and case.meta.generation.mode == GenerationMode.POSITIVE
     if positive and "cursor" in query and operation_id in CURSOR_KEYS and not _issuable(operation_id, query["cursor"]):
         case.query = {name: value for name, value in query.items() if name != "cursor"}
+    if positive and case.headers and "Idempotency-Key" in case.headers:
+        # A generated key repeats (its example, shrunk values): a repeat is a client's retry and rightly
+        # replays the first response, even of a resource deleted since, which the stateful checks read
+        # as a create that did not create. New requests get new keys; replays are tested in integration.
+        case.headers = {**case.headers, "Idempotency-Key": str(uuid.uuid4())}
     return case
 
 

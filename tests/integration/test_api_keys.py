@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from models import ApiKey, Role
+from models import ApiKey, IdempotencyRecord, Role
 from models.base import utcnow
 from tests.factories import make_business, make_member, make_user
 from tests.sign_in import auth_headers
@@ -168,3 +168,31 @@ def test_members_cannot_manage_keys(client: TestClient, db: Session) -> None:
     )
 
     assert (response.status_code, response.json()["code"]) == (403, "insufficient_scope")
+
+
+def test_an_idempotent_replay_never_shows_the_secret_again(client: TestClient, db: Session) -> None:
+    headers = {**owner(client, db), "Idempotency-Key": "crm-key-1"}
+    body = {"name": "CRM sync", "scopes": ["numbers:read"]}
+
+    first = client.post("/api/v1/api-keys", json=body, headers=headers)
+    replay = client.post("/api/v1/api-keys", json=body, headers=headers)
+
+    secret = first.json()["secret"]
+    assert secret.startswith("sb_live_")
+    assert replay.status_code == 201
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == {**first.json(), "secret": None}
+    assert all(secret not in (record.body or "") for record in db.query(IdempotencyRecord))
+    assert db.query(ApiKey).count() == 1
+
+
+def test_an_expired_key_cannot_be_rotated(client: TestClient, db: Session) -> None:
+    headers = owner(client, db)
+    key = create_key(client, headers)
+    stored = db.get_one(ApiKey, key["id"])
+    stored.expires_at = utcnow() - timedelta(seconds=1)
+    db.commit()
+
+    response = client.post(f"/api/v1/api-keys/{key['id']}/rotate", json={}, headers=headers)
+
+    assert (response.status_code, response.json()["code"]) == (409, "api_key_expired")

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from models import Business, Role
-from tests.factories import make_business, make_member, make_user
+from tests.factories import make_business, make_member, make_phone_number, make_user
 from tests.sign_in import auth_headers
 
 WEEK = {
@@ -33,8 +33,10 @@ SETTINGS: dict[str, Any] = {
 
 
 def owner_headers(client: TestClient, db: Session) -> tuple[Business, dict[str, str]]:
+    """An owner whose business holds SETTINGS' phone number."""
     owner = make_user(db)
     business = make_business(db, owner=owner)
+    make_phone_number(db, business, SETTINGS["phoneNumber"])
     db.commit()
     return business, auth_headers(client, owner.email)
 
@@ -104,6 +106,7 @@ def test_rules_refuse_a_change_with_422_and_change_nothing(client: TestClient, d
     cases = {
         "receptionist_requires_phone": {"receptionistEnabled": True, "phoneNumber": None},
         "invalid_phone_number": {"phoneNumber": "+10000000000"},
+        "phone_number_not_held": {"phoneNumber": "+14155550100"},
         "invalid_timezone": {"timezone": "Mars/Olympus_Mons"},
         "invalid_business_hours": {
             "businessHours": {**WEEK, "monday": {"closed": False, "open": "18:00", "close": "09:00"}}

@@ -325,7 +325,7 @@ def test_the_full_flow_stores_the_tokens_encrypted_and_the_calendar_shows_connec
     (event,) = db.scalars(select(AuditEvent).where(AuditEvent.action == "calendar.connected")).all()
     assert (event.business_id, event.actor_type, event.actor_id) == (owner.business.id, "user", str(owner.user.id))
     assert (event.target_type, event.target_id) == ("business", str(owner.business.id))
-    assert event.changes == {"accountEmail": "owner@example.com"}
+    assert event.changes == {"accountEmail": [None, "owner@example.com"]}
     assert not any(value in json.dumps(event.changes) for value in tokens.values() if isinstance(value, str))
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from models import ApiKey, Business, Membership, PhoneNumber, Role
+from models import ApiKey, Business, Invitation, Membership, PhoneNumber, Role
 from tests.factories import make_business, make_country, make_member, make_plan, make_user
 from tests.sign_in import auth_headers
 
@@ -37,6 +37,7 @@ class World:
     b: Tenant
     number_id: str
     member_id: uuid.UUID
+    invitation_id: str
 
     def ids(self) -> dict[str, str]:
         return {
@@ -44,6 +45,7 @@ class World:
             "key": self.a.key_id,
             "member": str(self.member_id),
             "owner": str(self.a.owner_id),
+            "invitation": self.invitation_id,
         }
 
 
@@ -71,8 +73,12 @@ def world(client: TestClient, db: Session) -> World:
         "/api/v1/phone-numbers", json={"e164": NUMBER, "planId": str(plan.id), "label": "Front desk"}, headers=a.owner
     )
     assert number.status_code == 201, number.text
+    invitation = client.post(
+        "/api/v1/business/me/invitations", json={"email": "invitee@example.com", "role": "member"}, headers=a.owner
+    )
+    assert invitation.status_code == 201, invitation.text
     _, b = _tenant(client, db, "Business B")
-    return World(a=a, b=b, number_id=number.json()["id"], member_id=member.id)
+    return World(a=a, b=b, number_id=number.json()["id"], member_id=member.id, invitation_id=invitation.json()["id"])
 
 
 # Every operation that takes an id: (operationId, method, path template, body, open to API keys).
@@ -93,6 +99,7 @@ ID_OPERATIONS: list[tuple[str, str, str, dict[str, Any] | None, bool]] = [
     ("removeMember", "DELETE", "/api/v1/business/me/members/{member}", None, False),
     ("updateMember (A's owner)", "PATCH", "/api/v1/business/me/members/{owner}", {"role": "member"}, False),
     ("removeMember (A's owner)", "DELETE", "/api/v1/business/me/members/{owner}", None, False),
+    ("revokeInvitation", "DELETE", "/api/v1/business/me/invitations/{invitation}", None, False),
 ]
 
 
@@ -117,7 +124,9 @@ def _snapshot(db: Session, world: World) -> dict[str, Any]:
     key = db.get(ApiKey, uuid.UUID(world.a.key_id))
     member = db.scalar(select(Membership).where(Membership.user_id == world.member_id))
     owner = db.scalar(select(Membership).where(Membership.user_id == world.a.owner_id))
+    invitation = db.get(Invitation, uuid.UUID(world.invitation_id))
     return {
+        "invitation": invitation and (invitation.business_id, invitation.expires_at, invitation.accepted_at),
         "owner": owner and (owner.business_id, owner.role),
         "number": number and (number.business_id, number.e164, number.label, number.status, number.forward_to),
         "key": key and (key.business_id, key.prefix, key.digest, key.revoked_at, key.rotated_at, key.previous_prefix),
@@ -143,7 +152,7 @@ def test_another_business_cannot_reach_an_id_of_yours_and_changes_nothing(
     before = _snapshot(db, world)
     assert None not in before.values()
     headers = world.b.owner if credential == "owner token" else world.b.key
-    unknown_ids = {name: str(uuid.uuid4()) for name in ("number", "key", "member", "owner")}
+    unknown_ids = {name: str(uuid.uuid4()) for name in ("number", "key", "member", "owner", "invitation")}
 
     unknown = _call(client, method, template, unknown_ids, body, headers)
     foreign = _call(client, method, template, world.ids(), body, headers)

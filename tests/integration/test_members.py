@@ -471,3 +471,52 @@ def test_two_owners_removing_each_other_at_once_never_leave_the_business_without
         # a 5xx.
         assert sorted(statuses.values())[0] == 204, rounds
         assert max(statuses.values()) in (403, 404, 409), rounds
+
+
+def test_a_withdrawn_invitation_no_longer_works(client: TestClient, db: Session) -> None:
+    owner = make_user(db)
+    make_business(db, owner=owner)
+    invitee = make_user(db)
+    db.commit()
+    headers = auth_headers(client, owner.email)
+    created = client.post(
+        "/api/v1/business/me/invitations", json={"email": invitee.email, "role": "member"}, headers=headers
+    )
+    token = invitation_token(db, invitee.email)
+
+    withdrawn = client.delete(f"/api/v1/business/me/invitations/{created.json()['id']}", headers=headers)
+    again = client.delete(f"/api/v1/business/me/invitations/{created.json()['id']}", headers=headers)
+    accepted = client.post(
+        "/api/v1/invitations/accept", json={"token": token}, headers=auth_headers(client, invitee.email)
+    )
+
+    assert withdrawn.status_code == 204
+    assert again.status_code == 404
+    assert (accepted.status_code, accepted.json()["code"]) == (422, "invalid_token")
+
+
+def test_an_invitation_ends_when_its_inviter_leaves_and_a_new_one_replaces_it(client: TestClient, db: Session) -> None:
+    owner = make_user(db)
+    business = make_business(db, owner=owner)
+    admin = make_member(db, business, role=Role.ADMIN)
+    invitee = make_user(db)
+    db.commit()
+    admin_headers, owner_headers = auth_headers(client, admin.email), auth_headers(client, owner.email)
+    client.post(
+        "/api/v1/business/me/invitations", json={"email": invitee.email, "role": "admin"}, headers=admin_headers
+    )
+    from_admin = invitation_token(db, invitee.email)
+    client.post(
+        "/api/v1/business/me/invitations", json={"email": invitee.email, "role": "member"}, headers=owner_headers
+    )
+    from_owner = invitation_token(db, invitee.email)
+
+    pending = client.get("/api/v1/business/me/invitations", headers=owner_headers).json()["data"]
+    client.delete(f"/api/v1/business/me/members/{admin.id}", headers=owner_headers)
+    invitee_headers = auth_headers(client, invitee.email)
+    replaced = client.post("/api/v1/invitations/accept", json={"token": from_admin}, headers=invitee_headers)
+    accepted = client.post("/api/v1/invitations/accept", json={"token": from_owner}, headers=invitee_headers)
+
+    assert [item["role"] for item in pending] == ["member"]
+    assert replaced.status_code == 422
+    assert (accepted.status_code, accepted.json()["role"]) == (200, "member")

@@ -96,6 +96,7 @@ def test_the_receptionists_number_cannot_be_released_while_it_answers(client: Te
     assert refused.status_code == 409
     assert refused.json()["code"] == "number_in_use"
     assert released.status_code == 204
+    assert client.get("/api/v1/business/me", headers=headers).json()["phoneNumber"] is None  # cleared with it
 
 
 def test_an_idempotent_retry_adds_the_number_once(client: TestClient, db: Session) -> None:

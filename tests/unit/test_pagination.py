@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import base64
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from core.errors import InvalidCursor
 from core.pagination import decode_cursor, encode_cursor
 from core.spec import Contract
-from models import Country, ExternalPlan
+from models import Country, ExternalPlan, PhoneNumber
 
 PLAN_KEY = ExternalPlan.page_order()
 
@@ -55,3 +56,23 @@ def test_a_cursor_of_one_collection_is_invalid_for_another() -> None:
         decode_cursor(encode_cursor(["US"]), PLAN_KEY)
     with pytest.raises(InvalidCursor):
         decode_cursor(encode_cursor(["name", uuid.uuid4()]), [Country.code])
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        "0001-01-01T00:00:00+05:00",  # before year 1 once in UTC
+        "2020-01-01T00:00:00",  # naive: we only issue UTC times
+    ],
+)
+def test_a_forged_time_in_a_cursor_is_invalid(instant: str) -> None:
+    with pytest.raises(InvalidCursor):
+        decode_cursor(encode_cursor([instant, str(uuid.uuid4())]), PhoneNumber.page_order())
+
+
+def test_a_time_in_a_cursor_comes_back_in_utc() -> None:
+    """Even with an offset PostgreSQL cannot store (beyond ±15:59), which was a DataError and a 500."""
+    key = decode_cursor(encode_cursor(["2020-01-01T20:00:00+20:00", str(uuid.uuid4())]), PhoneNumber.page_order())
+
+    assert key[0] == datetime(2020, 1, 1, tzinfo=UTC)
+    assert key[0].utcoffset() == timedelta(0)

@@ -274,6 +274,7 @@ def complete(session: Session, *, state: str, code: str | None, error: str | Non
     if code is None:
         missing: FieldError = {"field": "code", "message": "required when `error` is absent"}
         raise ValidationFailed("Google's redirect carries either `code` or `error`", errors=[missing])
+    session.commit()  # ends the read transaction: no pooled connection waits on Google, up to its timeout
     tokens = google.exchange(code, grant.code_verifier)
     if tokens.scope is not None and CALENDAR_SCOPE not in tokens.scope.split():
         # Google lets people untick scopes: without the calendar there is nothing to connect.
@@ -304,13 +305,14 @@ def disconnect(session: Session, caller: Caller) -> None:
     if connection is None:
         return
     audit.record(session, "calendar.disconnected", caller=caller, target=("business", caller.business))
+    try:
+        token: str | None = connection.revocable_token(data_cipher())
+    except CannotDecrypt:
+        log.warning("google oauth: a stored token could not be decrypted, so it was not revoked")
+        token = None
+    session.commit()  # the connection is gone whatever Google says; no row lock is held while we ask it
     google = google_calendar()
     if google is None:
         log.warning("google oauth: not configured, so the grant of a forgotten connection was not revoked")
-        return
-    try:
-        token = connection.revocable_token(data_cipher())
-    except CannotDecrypt:
-        log.warning("google oauth: a stored token could not be decrypted, so it was not revoked")
-        return
-    google.revoke(token)
+    elif token is not None:
+        google.revoke(token)

@@ -476,12 +476,11 @@ def test_a_slow_google_is_503_with_retry_after(json_app: FlaskApp, httpserver: H
 
     httpserver.expect_request("/token", method="POST").respond_with_handler(too_slow)
 
-    began = time.monotonic()
     response = callback(client, {"code": "4/0Ab-code", "state": state})
-    waited = time.monotonic() - began
     released.set()
 
-    assert waited < TIMEOUT * 5
+    # Without the timeout the call would wait for the late answer and connect: the 503 is the proof (a
+    # duration assertion would only add flakiness on a loaded machine).
     assert_problem(response, 503, "integration_unavailable")
     assert "retry-after" in response.headers
     assert "late" not in response.text

@@ -54,8 +54,9 @@ def get_phone_number(token_info: dict[str, Any], phone_number_id: str) -> Respon
 
 def update_phone_number(token_info: dict[str, Any], phone_number_id: str, body: dict[str, Any]) -> Response:
     caller = Caller.of(token_info)
-    number = PhoneNumber.get(session(), caller.business, uuid.UUID(phone_number_id), for_update=True)
-    changes = number.update(body)
+    business = Business.get(session(), caller.business, for_update=True)  # settings cannot change meanwhile
+    number = PhoneNumber.get(session(), business.id, uuid.UUID(phone_number_id), for_update=True)
+    changes = number.update(body, business)
     if changes:
         audit.record(
             session(), "phone_number.updated", caller=caller, target=("phone_number", number.id), changes=changes

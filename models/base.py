@@ -35,3 +35,14 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def assign(entity: Base, values: dict[str, tuple[str, Any]]) -> dict[str, list[Any]]:
+    """Sets {api field: (attribute, value)} on `entity`; returns what changed as {api field: [old, new]},
+    the shape of the audit log's `changes`."""
+    changed: dict[str, list[Any]] = {}
+    for field, (attribute, value) in values.items():
+        if getattr(entity, attribute) != value:
+            changed[field] = [getattr(entity, attribute), value]
+            setattr(entity, attribute, value)
+    return changed

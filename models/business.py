@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, QueryableAttribute, Session, joinedload, mapp
 from core.errors import ApiError, BusinessRuleBroken, Conflict, Forbidden, NotFound, PreconditionFailed
 from core.pagination import Page, paginate
 from core.phones import to_e164
-from models.base import Base, UtcDateTime
+from models.base import Base, UtcDateTime, assign
 from models.phone_number import PhoneNumber
 
 if TYPE_CHECKING:
@@ -31,12 +31,10 @@ class Role(enum.StrEnum):
 
 
 # The one table of who may do what. Operations declare these scopes in the spec; API keys carry a subset.
+# Owners and admins differ only in the owner rules (Membership.change_role/remove, Invitation.issue).
 _READ = ("business:read", "numbers:read")
-ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
-    Role.OWNER: (*_READ, "business:write", "numbers:write", "keys:manage", "members:manage", "audit:read"),
-    Role.ADMIN: (*_READ, "business:write", "numbers:write", "keys:manage", "members:manage", "audit:read"),
-    Role.MEMBER: _READ,
-}
+_MANAGE = (*_READ, "business:write", "numbers:write", "keys:manage", "members:manage", "audit:read")
+ROLE_SCOPES: dict[Role, tuple[str, ...]] = {Role.OWNER: _MANAGE, Role.ADMIN: _MANAGE, Role.MEMBER: _READ}
 # What an API key may be granted: acting on the business, never managing people or other keys.
 API_KEY_SCOPES = ("business:read", "business:write", "numbers:read", "numbers:write", "audit:read")
 
@@ -111,12 +109,7 @@ class Business(Base):
     def apply(self, session: Session, changes: dict[str, Any]) -> dict[str, Any]:
         """Sets the given settings and checks the rules on the result; returns the diff {field: [old, new]}."""
         wanted = _normalised(changes)
-        diff: dict[str, Any] = {}
-        for field, value in wanted.items():
-            column = SETTINGS_COLUMNS[field]
-            if getattr(self, column) != value:
-                diff[field] = [getattr(self, column), value]
-                setattr(self, column, value)
+        diff = assign(self, {field: (SETTINGS_COLUMNS[field], value) for field, value in wanted.items()})
         if self.receptionist_enabled and not self.phone_number:
             raise BusinessRuleBroken(
                 "receptionist_requires_phone",

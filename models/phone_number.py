@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column, s
 from core.errors import BusinessRuleBroken, Conflict, NotFound
 from core.pagination import Page, paginate
 from core.phones import country_of, to_e164
-from models.base import Base, UtcDateTime
+from models.base import Base, UtcDateTime, assign
 from models.catalog import ExternalPlan
 
 if TYPE_CHECKING:
@@ -117,8 +117,11 @@ class PhoneNumber(Base):
             statement = statement.where(cls.country_code == country)
         return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor)
 
-    def update(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Label, forwarding and status; returns the diff {field: [old, new]}."""
+    def update(self, changes: dict[str, Any], business: Business) -> dict[str, Any]:
+        """Label, forwarding and status; returns the diff {field: [old, new]}. The number the enabled
+        receptionist answers on stays active (callers lock the business first)."""
+        if changes.get("status") == NumberStatus.SUSPENDED and self._answers_for(business):
+            raise self._in_use()
         wanted: dict[str, tuple[str, Any]] = {}
         if "label" in changes:
             wanted["label"] = ("label", changes["label"].strip())
@@ -127,12 +130,7 @@ class PhoneNumber(Base):
             wanted["forwardTo"] = ("forward_to", to_e164(forward_to, "forwardTo") if forward_to else None)
         if "status" in changes:
             wanted["status"] = ("status", NumberStatus(changes["status"]))
-        diff: dict[str, Any] = {}
-        for field, (column, value) in wanted.items():
-            if getattr(self, column) != value:
-                diff[field] = [getattr(self, column), value]
-                setattr(self, column, value)
-        return diff
+        return assign(self, wanted)
 
     @classmethod
     def is_held(cls, session: Session, business_id: uuid.UUID, e164: str) -> bool:
@@ -143,10 +141,17 @@ class PhoneNumber(Base):
     def release(self, session: Session, business: Business) -> None:
         """The number goes back to the pool, unless the enabled receptionist answers on it. A disabled
         receptionist's number is cleared from the settings with it (callers lock the business first)."""
+        if self._answers_for(business):
+            raise self._in_use()
         if business.phone_number == self.e164:
-            if business.receptionist_enabled:
-                raise Conflict(
-                    "number_in_use", "The receptionist answers on this number: disable it or change its number first."
-                )
             business.apply(session, {"phoneNumber": None})
         session.delete(self)
+
+    def _answers_for(self, business: Business) -> bool:
+        return business.receptionist_enabled and business.phone_number == self.e164
+
+    @staticmethod
+    def _in_use() -> Conflict:
+        return Conflict(
+            "number_in_use", "The receptionist answers on this number: disable it or change its number first."
+        )

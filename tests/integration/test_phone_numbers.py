@@ -90,11 +90,13 @@ def test_the_receptionists_number_cannot_be_released_while_it_answers(client: Te
     client.patch("/api/v1/business/me", json={"phoneNumber": US_NUMBER, "receptionistEnabled": True}, headers=headers)
 
     refused = client.delete(location, headers=headers)
+    not_suspended = client.patch(location, json={"status": "suspended"}, headers=headers)
     client.patch("/api/v1/business/me", json={"receptionistEnabled": False}, headers=headers)
     released = client.delete(location, headers=headers)
 
     assert refused.status_code == 409
     assert refused.json()["code"] == "number_in_use"
+    assert (not_suspended.status_code, not_suspended.json()["code"]) == (409, "number_in_use")
     assert released.status_code == 204
     assert client.get("/api/v1/business/me", headers=headers).json()["phoneNumber"] is None  # cleared with it
 

@@ -280,7 +280,9 @@ def complete(session: Session, *, state: str, code: str | None, error: str | Non
         # Google lets people untick scopes: without the calendar there is nothing to connect.
         google.revoke(tokens.refresh_token or tokens.access_token)
         return Outcome("declined", CalendarConnection.status(CalendarConnection.of(session, grant.business_id)))
-    connection = CalendarConnection.connect(session, data_cipher(), grant.business_id, grant.user_id, tokens)
+    connection, replaced_token = CalendarConnection.connect(
+        session, data_cipher(), grant.business_id, grant.user_id, tokens
+    )
     audit.record(
         session,
         "calendar.connected",
@@ -289,7 +291,11 @@ def complete(session: Session, *, state: str, code: str | None, error: str | Non
         target=("business", grant.business_id),
         changes={"accountEmail": [None, tokens.account_email]},
     )
-    return Outcome("connected", CalendarConnection.status(connection))
+    status = CalendarConnection.status(connection)
+    if replaced_token is not None:  # another account's grant we no longer use: best effort, after commit
+        session.commit()
+        google.revoke(replaced_token)
+    return Outcome("connected", status)
 
 
 def _require_writer(session: Session, grant: PendingGrant) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.crypto import Cipher
+from core.crypto import CannotDecrypt, Cipher
 from models.base import Base, UtcDateTime, utcnow
 from models.business import Business
 
@@ -53,10 +54,13 @@ class CalendarConnection(Base):
     @classmethod
     def connect(
         cls, session: Session, cipher: Cipher, business_id: uuid.UUID, user_id: uuid.UUID, tokens: GrantedTokens
-    ) -> CalendarConnection:
-        """Creates or replaces the business's connection (one per business)."""
-        Business.get(session, business_id, for_update=True)  # connections of one business take turns
+    ) -> tuple[CalendarConnection, str | None]:
+        """Creates or replaces the business's connection (one per business). Returns it, and the token of
+        a replaced grant of another account, to revoke at the provider once this commits."""
+        business = Business.get(session, business_id, for_update=True)  # connections of one business take turns
+        business.version += 1  # the calendar is part of the business's representation, so of its ETag
         connection = cls.of(session, business_id, for_update=True)
+        replaced_token = None
         if connection is None:
             connection = cls(business_id=business_id)
             session.add(connection)
@@ -65,6 +69,9 @@ class CalendarConnection(Base):
             # Google sends a refresh token on first consent only: keep the one we have for the same account.
             same_account = connection.account_email == tokens.account_email
             kept_refresh_token = connection.refresh_token_encrypted if same_account else None
+            if not same_account:
+                with contextlib.suppress(CannotDecrypt):  # a key long rotated away: nothing we can revoke
+                    replaced_token = connection.revocable_token(cipher)
         connection.provider = PROVIDER
         connection.account_email = tokens.account_email
         connection.access_token_encrypted = cipher.encrypt(tokens.access_token)
@@ -76,13 +83,15 @@ class CalendarConnection(Base):
         connection.connected_by = user_id
         connection.connected_at = utcnow()
         session.flush()
-        return connection
+        return connection, replaced_token
 
     @classmethod
     def disconnect(cls, session: Session, business_id: uuid.UUID) -> CalendarConnection | None:
         """Forgets the business's connection; returns what it was (to revoke its token), or None."""
+        business = Business.get(session, business_id, for_update=True)
         connection = cls.of(session, business_id, for_update=True)
         if connection is not None:
+            business.version += 1  # see connect
             session.delete(connection)
             session.flush()
         return connection

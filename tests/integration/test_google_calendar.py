@@ -354,6 +354,22 @@ def test_connecting_again_replaces_the_connection(json_app: FlaskApp, google: Fa
     (connection,) = db.scalars(select(CalendarConnection)).all()
     assert connection.account_email == "second@example.com"
     assert Cipher([DATA_KEY]).decrypt(connection.access_token_encrypted) == google.issued[-1]["access_token"]
+    assert google.revoked == [google.issued[0]["refresh_token"]]  # the first account's grant is handed back
+
+
+def test_connecting_and_disconnecting_change_the_business_etag(
+    json_app: FlaskApp, google: FakeGoogle, db: Session
+) -> None:
+    client = json_app.test_client()
+    owner = owner_of_a_business(db, client)
+    before = client.get("/api/v1/business/me", headers=owner.headers).headers["ETag"]
+
+    connect(client, google, owner)
+    connected = client.get("/api/v1/business/me", headers=owner.headers).headers["ETag"]
+    client.delete(STATUS, headers=owner.headers)
+    disconnected = client.get("/api/v1/business/me", headers=owner.headers).headers["ETag"]
+
+    assert len({before, connected, disconnected}) == 3
 
 
 def test_declining_at_google_is_an_outcome_not_an_error(

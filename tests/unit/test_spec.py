@@ -10,6 +10,7 @@ import pytest
 
 from core import __version__
 from core.spec import Contract
+from models.business import API_KEY_SCOPES, ROLE_SCOPES
 
 CONTRACT = Contract.load()
 OPERATIONS = CONTRACT.operations
@@ -95,3 +96,23 @@ def test_allowed_methods_match_concrete_paths() -> None:
 def test_handler_names_follow_the_tag_and_operation_id() -> None:
     assert CONTRACT.handler_name("listPlans") == "handlers.catalog.list_plans"
     assert CONTRACT.handler_name("getLiveness") == "handlers.health.get_liveness"
+
+
+def test_the_scopes_in_code_are_the_scopes_in_the_spec() -> None:
+    """Roles and API keys (models/business.py) grant exactly what the spec declares and operations require."""
+    schemes = CONTRACT.document["components"]["securitySchemes"]
+    declared = set(schemes["userToken"]["flows"]["password"]["scopes"])
+    granted = {scope for scopes in ROLE_SCOPES.values() for scope in scopes}
+    required_of_keys = {
+        scope
+        for path_item in CONTRACT.document["paths"].values()
+        for operation in path_item.values()
+        if isinstance(operation, dict)
+        for requirement in operation.get("security", [])
+        for scope in requirement.get("apiKey", [])
+    }
+
+    assert granted <= declared
+    assert CONTRACT.document["components"]["schemas"]["ApiKeyScope"]["enum"] == list(API_KEY_SCOPES)
+    assert required_of_keys <= set(API_KEY_SCOPES)
+    assert set(API_KEY_SCOPES) <= granted

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,8 +17,6 @@ from models.business import Membership
 
 
 def _client_ip() -> str | None:
-    import flask
-
     return flask.request.remote_addr if flask.has_request_context() else None
 
 

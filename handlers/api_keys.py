@@ -13,9 +13,8 @@ from core.responses import JSON, JSON_NO_STORE, Response
 from core.tenancy import Caller
 from core.validation import utc_instant
 from models import ApiKey
+from models.api_key import ROTATION_GRACE
 from schemas.api_key import api_key_list_schema, api_key_schema, dump_with_secret
-
-DEFAULT_GRACE_SECONDS = 86_400
 
 
 def list_api_keys(token_info: dict[str, Any], limit: int, cursor: str | None = None) -> Response:
@@ -57,7 +56,7 @@ def revoke_api_key(token_info: dict[str, Any], api_key_id: str) -> Response:
 def rotate_api_key(token_info: dict[str, Any], api_key_id: str, body: dict[str, Any] | None = None) -> Response:
     caller = Caller.of(token_info)
     key = ApiKey.get(session(), caller.business, uuid.UUID(api_key_id), for_update=True)
-    grace = timedelta(seconds=(body or {}).get("gracePeriodSeconds", DEFAULT_GRACE_SECONDS))
+    grace = timedelta(seconds=(body or {}).get("gracePeriodSeconds", ROTATION_GRACE.total_seconds()))
     secret = key.rotate(grace)
     audit.record(
         session(),

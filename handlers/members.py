@@ -5,26 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from core import audit
+from core import audit, invitations
 from core.config import current_settings
 from core.db import session
 from core.idempotency import idempotent
-from core.mail import queue_email
 from core.responses import JSON, Response
 from core.tenancy import Caller
-from models import Business, Invitation, Membership, Role, User
+from models import Invitation, Membership, Role, User
 from schemas.business import invitation_list_schema, invitation_schema, member_list_schema, member_schema
-
-
-def _me(caller: Caller) -> Membership:
-    return Membership.get(session(), caller.business, caller.person)
-
-
-def _actor_and_member(caller: Caller, user_id: str) -> tuple[Membership, Membership]:
-    """The caller's and the target's memberships, locked. Member changes of one business take turns (the
-    business row is locked first), so two owners changing each other cannot deadlock."""
-    Business.get(session(), caller.business, for_update=True)
-    return _me(caller), Membership.get(session(), caller.business, uuid.UUID(user_id))
 
 
 def list_members(token_info: dict[str, Any], limit: int, cursor: str | None = None) -> Response:
@@ -34,23 +22,16 @@ def list_members(token_info: dict[str, Any], limit: int, cursor: str | None = No
 
 def update_member(token_info: dict[str, Any], user_id: str, body: dict[str, Any]) -> Response:
     caller = Caller.of(token_info)
-    actor, member = _actor_and_member(caller, user_id)
-    before = member.role
-    member.change_role(session(), Role(body["role"]), by=actor.role)
-    if before is not member.role:
-        audit.record(
-            session(),
-            "member.role_changed",
-            caller=caller,
-            target=("user", member.user_id),
-            changes={"role": [before, member.role]},
-        )
+    actor, member = Membership.for_change(session(), caller.business, caller.person, uuid.UUID(user_id))
+    changes = member.change_role(session(), Role(body["role"]), by=actor.role)
+    if changes:
+        audit.record(session(), "member.role_changed", caller=caller, target=("user", member.user_id), changes=changes)
     return member_schema.dump(member), 200, JSON
 
 
 def remove_member(token_info: dict[str, Any], user_id: str) -> Response:
     caller = Caller.of(token_info)
-    actor, member = _actor_and_member(caller, user_id)
+    actor, member = Membership.for_change(session(), caller.business, caller.person, uuid.UUID(user_id))
     member.remove(session(), by=actor.role)
     audit.record(
         session(),
@@ -70,10 +51,10 @@ def list_invitations(token_info: dict[str, Any], limit: int, cursor: str | None 
 @idempotent
 def create_invitation(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
     caller = Caller.of(token_info)
-    invitation, token = Invitation.issue(session(), _me(caller), email=body["email"], role=Role(body["role"]))
-    link = f"{current_settings().frontend_url}/invitations/accept?token={token}"
-    business = Business.get(session(), caller.business).name
-    queue_email(session(), to=invitation.email, template="invitation", context={"business": business, "link": link})
+    inviter = Membership.get(session(), caller.business, caller.person)
+    invitation = invitations.invite(
+        session(), current_settings(), inviter, email=body["email"], role=Role(body["role"])
+    )
     audit.record(
         session(), "member.invited", caller=caller, target=("invitation", invitation.id), changes=invitation.describe()
     )

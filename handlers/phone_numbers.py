@@ -54,8 +54,7 @@ def get_phone_number(token_info: dict[str, Any], phone_number_id: str) -> Respon
 
 def update_phone_number(token_info: dict[str, Any], phone_number_id: str, body: dict[str, Any]) -> Response:
     caller = Caller.of(token_info)
-    business = Business.get(session(), caller.business, for_update=True)  # settings cannot change meanwhile
-    number = PhoneNumber.get(session(), business.id, uuid.UUID(phone_number_id), for_update=True)
+    business, number = Business.with_number(session(), caller.business, uuid.UUID(phone_number_id))
     changes = number.update(body, business)
     if changes:
         audit.record(
@@ -67,8 +66,7 @@ def update_phone_number(token_info: dict[str, Any], phone_number_id: str, body: 
 
 def release_phone_number(token_info: dict[str, Any], phone_number_id: str) -> Response:
     caller = Caller.of(token_info)
-    business = Business.get(session(), caller.business, for_update=True)  # settings cannot change meanwhile
-    number = PhoneNumber.get(session(), business.id, uuid.UUID(phone_number_id), for_update=True)
+    business, number = Business.with_number(session(), caller.business, uuid.UUID(phone_number_id))
     number.release(session(), business)
     audit.record(
         session(),

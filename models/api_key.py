@@ -144,6 +144,7 @@ SECRET_MARKER = "sb_live_"  # noqa: S105 - the public marker of every key, not a
 _BODY_CHARS, _CHECK_CHARS, _PREFIX_CHARS = 43, 6, 8
 _BASE62 = string.digits + string.ascii_letters
 LAST_USED_GRANULARITY = timedelta(minutes=1)
+ROTATION_GRACE = timedelta(hours=24)  # the spec's default gracePeriodSeconds
 
 
 def _base62(number: int, width: int) -> str:

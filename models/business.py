@@ -65,7 +65,7 @@ class Business(Base):
     forwarding_number: Mapped[str | None] = mapped_column(String(16))  # E.164
     receptionist_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     business_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=lambda: dict(DEFAULT_HOURS))
-    version: Mapped[int] = mapped_column(Integer, default=1)  # the ETag; bumped by every settings change
+    version: Mapped[int] = mapped_column(Integer, default=1)  # the ETag; see changed()
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now(), onupdate=func.now())
 
@@ -97,6 +97,15 @@ class Business(Base):
             raise BusinessExists() from None
         return business
 
+    @classmethod
+    def with_number(
+        cls, session: Session, business_id: uuid.UUID, number_id: uuid.UUID
+    ) -> tuple[Business, PhoneNumber]:
+        """The business and one of its numbers, both locked (business first): its settings cannot change
+        meanwhile, so the rules about the receptionist's number hold."""
+        business = cls.get(session, business_id, for_update=True)
+        return business, PhoneNumber.get(session, business_id, number_id, for_update=True)
+
     def require_etag(self, if_match: str | None) -> None:
         """Optimistic concurrency: a writer that read an older version is refused, never silently applied.
         Callers hold the row lock (get(for_update=True)), so two writers with the same ETag cannot both pass."""
@@ -126,9 +135,14 @@ class Business(Base):
                 "The receptionist answers on one of your business's active phone numbers: add it first.",
                 field="phoneNumber",
             )
-        if diff and self.version is not None:  # a new business starts at the column default
-            self.version += 1
+        if diff:
+            self.changed()
         return diff
+
+    def changed(self) -> None:
+        """Its representation (settings or calendar) changed: a new ETag. A new business starts at 1."""
+        if self.version is not None:
+            self.version += 1
 
 
 def _normalised(settings: dict[str, Any]) -> dict[str, Any]:
@@ -238,12 +252,22 @@ class Membership(Base):
         statement = select(cls).where(cls.business_id == business_id).options(joinedload(cls.user))
         return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor)
 
-    def change_role(self, session: Session, role: Role, *, by: Role) -> None:
+    @classmethod
+    def for_change(
+        cls, session: Session, business_id: uuid.UUID, actor_id: uuid.UUID, member_id: uuid.UUID
+    ) -> tuple[Membership, Membership]:
+        """The acting and the target memberships, locked. Member changes of one business take turns (the
+        business row is locked first), so two owners changing each other cannot deadlock."""
+        Business.get(session, business_id, for_update=True)
+        return cls.get(session, business_id, actor_id), cls.get(session, business_id, member_id)
+
+    def change_role(self, session: Session, role: Role, *, by: Role) -> dict[str, Any]:
+        """Returns the diff {"role": [old, new]} (empty when the role stays)."""
         if Role.OWNER in (self.role, role) and by is not Role.OWNER:
             raise OwnerRequired()
         if self.role is Role.OWNER and role is not Role.OWNER:
             self._require_another_owner(session)
-        self.role = role
+        return assign(self, {"role": ("role", role)})
 
     def remove(self, session: Session, *, by: Role) -> None:
         if self.role is Role.OWNER:

@@ -58,7 +58,7 @@ class CalendarConnection(Base):
         """Creates or replaces the business's connection (one per business). Returns it, and the token of
         a replaced grant of another account, to revoke at the provider once this commits."""
         business = Business.get(session, business_id, for_update=True)  # connections of one business take turns
-        business.version += 1  # the calendar is part of the business's representation, so of its ETag
+        business.changed()  # the calendar is part of the business's representation, so of its ETag
         connection = cls.of(session, business_id, for_update=True)
         replaced_token = None
         if connection is None:
@@ -91,7 +91,7 @@ class CalendarConnection(Base):
         business = Business.get(session, business_id, for_update=True)
         connection = cls.of(session, business_id, for_update=True)
         if connection is not None:
-            business.version += 1  # see connect
+            business.changed()  # see connect
             session.delete(connection)
             session.flush()
         return connection

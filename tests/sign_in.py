@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from tests.factories import PASSWORD
+from models import Business, User
+from tests.factories import PASSWORD, make_business, make_user
 
 
 def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> dict[str, str]:
@@ -20,3 +22,11 @@ def bearer(token: str) -> dict[str, str]:
 
 def auth_headers(client: TestClient, email: str, password: str = PASSWORD) -> dict[str, str]:
     return bearer(sign_in(client, email, password)["accessToken"])
+
+
+def owner_of_a_business(client: TestClient, db: Session) -> tuple[Business, User, dict[str, str]]:
+    """A new business, its owner, and the owner's signed-in headers."""
+    owner = make_user(db)
+    business = make_business(db, owner=owner)
+    db.commit()
+    return business, owner, auth_headers(client, owner.email)

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from models import AuditEvent, Business, Job, Role, User
-from tests.factories import PASSWORD, make_business, make_country, make_member, make_plan, make_user
-from tests.sign_in import auth_headers, bearer, sign_in
+from tests.factories import PASSWORD, make_country, make_member, make_plan, make_user
+from tests.sign_in import auth_headers, bearer, owner_of_a_business, sign_in
 
 AUDIT = "/api/v1/audit-events"
 MEMBERS = "/api/v1/business/me/members"
@@ -24,13 +24,6 @@ NUMBER = "+14155552671"
 
 
 # Helpers
-
-
-def owner_of_a_business(client: TestClient, db: Session) -> tuple[Business, User, dict[str, str]]:
-    owner = make_user(db)
-    business = make_business(db, owner=owner)
-    db.commit()
-    return business, owner, auth_headers(client, owner.email)
 
 
 def listed(client: TestClient, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from logging.config import fileConfig
-from typing import Any
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
@@ -11,7 +10,6 @@ from sqlalchemy import engine_from_config, pool
 from core.config import load_settings_or_exit
 from core.db import hold_deploy_lock
 from models import Base
-from models.base import UtcDateTime
 
 config = context.config
 if config.config_file_name:
@@ -22,19 +20,11 @@ if not config.get_main_option("sqlalchemy.url"):
 target_metadata = Base.metadata
 
 
-def render_item(kind: str, obj: Any, _context: Any) -> str | bool:
-    # Migrations name plain SQLAlchemy types, never our Python-side wrappers, so they do not import models.
-    if kind == "type" and isinstance(obj, UtcDateTime):
-        return "sa.DateTime(timezone=True)"
-    return False
-
-
 def run_migrations_offline() -> None:
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=target_metadata,
         literal_binds=True,
-        render_as_batch=True,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -45,13 +35,10 @@ def run_migrations_online() -> None:
         config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
     )
     with connectable.connect() as connection:
-        # Batch mode lets ALTERs run on SQLite (the embedded default) as well as on PostgreSQL.
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
-            render_as_batch=True,
             compare_type=True,
-            render_item=render_item,
         )
         with context.begin_transaction():
             hold_deploy_lock(connection)

@@ -11,12 +11,12 @@ import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, or_, select
+from sqlalchemy import JSON, DateTime, ForeignKey, String, or_, select
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
 from core.errors import BusinessRuleBroken, Conflict, InsufficientScope, NotFound
 from core.pagination import Page, paginate
-from models.base import Base, UtcDateTime, utcnow
+from models.base import Base, utcnow
 
 
 class ApiKey(Base):
@@ -32,13 +32,13 @@ class ApiKey(Base):
     # The secret it was rotated from, accepted until previous_expires_at (the grace period).
     previous_prefix: Mapped[str | None] = mapped_column(String(24), unique=True)
     previous_digest: Mapped[str | None] = mapped_column(String(64))
-    previous_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    previous_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    rotated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @classmethod
     def create(

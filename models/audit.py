@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, select
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
 from core.pagination import Page, paginate
-from models.base import Base, UtcDateTime, utcnow
+from models.base import Base, utcnow
 
 
 class AuditEvent(Base):
@@ -28,7 +28,7 @@ class AuditEvent(Base):
     ip_address: Mapped[str | None] = mapped_column(String(45))
     request_id: Mapped[str | None] = mapped_column(String(64))
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     @classmethod
     def page_order(cls) -> list[QueryableAttribute[Any]]:

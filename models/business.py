@@ -9,14 +9,14 @@ import zoneinfo
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, func, select
+from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Integer, String, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, joinedload, mapped_column, relationship
 
 from core.errors import ApiError, BusinessRuleBroken, Conflict, Forbidden, NotFound, PreconditionFailed
 from core.pagination import Page, paginate
 from core.phones import to_e164
-from models.base import Base, UtcDateTime, assign
+from models.base import Base, assign
 from models.phone_number import PhoneNumber
 
 if TYPE_CHECKING:
@@ -66,8 +66,10 @@ class Business(Base):
     receptionist_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     business_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=lambda: dict(DEFAULT_HOURS))
     version: Mapped[int] = mapped_column(Integer, default=1)  # the ETag; see changed()
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now(), onupdate=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
     calendar: Mapped[CalendarConnection | None] = relationship(lazy="select", viewonly=True)  # when shown
 
@@ -217,7 +219,7 @@ class Membership(Base):
     role: Mapped[Role] = mapped_column(
         Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
     )
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     business: Mapped[Business] = relationship(lazy="raise")
     user: Mapped[User] = relationship(lazy="raise", viewonly=True)

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.crypto import CannotDecrypt, Cipher
-from models.base import Base, UtcDateTime, utcnow
+from models.base import Base, utcnow
 from models.business import Business
 
 PROVIDER = "google"
@@ -42,10 +42,10 @@ class CalendarConnection(Base):
     account_email: Mapped[str | None] = mapped_column(String(254))
     access_token_encrypted: Mapped[str] = mapped_column(String(4000))
     refresh_token_encrypted: Mapped[str | None] = mapped_column(String(4000))
-    token_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    token_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     scope: Mapped[str | None] = mapped_column(String(1000))
     connected_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    connected_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    connected_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     @classmethod
     def of(cls, session: Session, business_id: uuid.UUID, *, for_update: bool = False) -> CalendarConnection | None:

@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, String, Uuid, func, select
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, String, Uuid, func, select
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, joinedload, mapped_column, relationship, selectinload
 
 from core.errors import NotFound
 from core.pagination import Page, paginate
-from models.base import Base, UtcDateTime
+from models.base import Base
 
 
 class Country(Base):
@@ -46,8 +46,10 @@ class ExternalPlan(Base):
     voice: Mapped[bool] = mapped_column(Boolean)
     sms: Mapped[bool] = mapped_column(Boolean)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now(), onupdate=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
     country_links: Mapped[list[ExternalPlanCountry]] = relationship(
         back_populates="plan", cascade="all, delete-orphan", lazy="raise"

@@ -6,14 +6,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, String, select, update
+from sqlalchemy import DateTime, Enum, ForeignKey, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
 from core.errors import Conflict, NotFound
 from core.opaque_tokens import digest, new_token
 from core.pagination import Page, paginate
-from models.base import Base, UtcDateTime, utcnow
+from models.base import Base, utcnow
 from models.business import BusinessExists, Membership, OwnerRequired, Role
 from models.user import User, normalise_email
 from models.user_token import InvalidToken
@@ -32,9 +32,9 @@ class Invitation(Base):
     )
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     invited_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @classmethod
     def issue(cls, session: Session, inviter: Membership, *, email: str, role: Role) -> tuple[Invitation, str]:

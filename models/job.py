@@ -13,12 +13,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Enum, Index, Integer, String, Text, delete, func, or_, select, update
+from sqlalchemy import JSON, DateTime, Enum, Index, Integer, String, Text, delete, func, or_, select, update
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
 from core.errors import ApiError, NotFound
 from core.pagination import Page, paginate
-from models.base import Base, UtcDateTime, utcnow
+from models.base import Base, utcnow
 
 MAX_ERROR_CHARS = 2000
 
@@ -47,12 +47,12 @@ class Job(Base):
     )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=5)
-    run_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    locked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     locked_by: Mapped[str | None] = mapped_column(String(100))
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
-    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @classmethod
     def enqueue(cls, session: Session, kind: str, payload: dict[str, Any], *, max_attempts: int = 5) -> Job:

@@ -7,14 +7,14 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Enum, ForeignKey, String, func, select
+from sqlalchemy import DateTime, Enum, ForeignKey, String, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column, selectinload
 
 from core.errors import BusinessRuleBroken, Conflict, NotFound
 from core.pagination import Page, paginate
 from core.phones import country_of, to_e164
-from models.base import Base, UtcDateTime, assign
+from models.base import Base, assign
 from models.catalog import ExternalPlan
 
 if TYPE_CHECKING:
@@ -40,8 +40,10 @@ class PhoneNumber(Base):
         Enum(NumberStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
         default=NumberStatus.ACTIVE,
     )
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now(), onupdate=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
     @classmethod
     def add(

@@ -7,13 +7,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, Integer, String, func, select
+from sqlalchemy import Boolean, DateTime, Integer, String, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from core.errors import ApiError
 from core.passwords import check_policy, hash_password, needs_rehash, verify_password
-from models.base import Base, UtcDateTime, utcnow
+from models.base import Base, utcnow
 
 if TYPE_CHECKING:
     from models.business import Membership
@@ -82,14 +82,16 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)  # normalised: trimmed, lower case
     name: Mapped[str] = mapped_column(String(100))
     password_hash: Mapped[str | None] = mapped_column(String(255))  # None: signs in elsewhere (external IdP)
-    email_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
     # "<issuer>|<sub>" of an external identity provider's account linked to this user.
     external_subject: Mapped[str | None] = mapped_column(String(MAX_EXTERNAL_SUBJECT), unique=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, server_default=func.now(), onupdate=func.now())
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
 
     membership: Mapped[Membership | None] = relationship(lazy="raise", viewonly=True)
 

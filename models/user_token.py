@@ -6,12 +6,12 @@ import enum
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Enum, ForeignKey, String, select, update
+from sqlalchemy import DateTime, Enum, ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.errors import ApiError
 from core.opaque_tokens import digest, new_token
-from models.base import Base, UtcDateTime, utcnow
+from models.base import Base, utcnow
 from models.user import User
 
 
@@ -39,9 +39,9 @@ class UserToken(Base):
         Enum(TokenPurpose, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
     )
     digest: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @classmethod
     def issue(cls, session: Session, user: User, purpose: TokenPurpose) -> str:

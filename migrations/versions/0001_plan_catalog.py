@@ -42,8 +42,7 @@ def upgrade() -> None:
         sa.CheckConstraint("voice OR sms", name=op.f("ck_external_plans_has_a_capability")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_external_plans")),
     )
-    with op.batch_alter_table("external_plans", schema=None) as batch_op:
-        batch_op.create_index("ix_external_plans_active_name_id", ["active", "name", "id"], unique=False)
+    op.create_index("ix_external_plans_active_name_id", "external_plans", ["active", "name", "id"], unique=False)
 
     op.create_table(
         "external_plan_countries",
@@ -60,5 +59,6 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("external_plan_uuid", "country_code", name=op.f("pk_external_plan_countries")),
     )
-    with op.batch_alter_table("external_plan_countries", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_external_plan_countries_country_code"), ["country_code"], unique=False)
+    op.create_index(
+        op.f("ix_external_plan_countries_country_code"), "external_plan_countries", ["country_code"], unique=False
+    )

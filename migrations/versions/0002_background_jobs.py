@@ -39,5 +39,4 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
     )
-    with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.create_index("ix_jobs_status_run_at", ["status", "run_at"], unique=False)
+    op.create_index("ix_jobs_status_run_at", "jobs", ["status", "run_at"], unique=False)

@@ -38,5 +38,4 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user_tokens")),
         sa.UniqueConstraint("digest", name=op.f("uq_user_tokens_digest")),
     )
-    with op.batch_alter_table("user_tokens", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_user_tokens_user_id"), ["user_id"], unique=False)
+    op.create_index(op.f("ix_user_tokens_user_id"), "user_tokens", ["user_id"], unique=False)

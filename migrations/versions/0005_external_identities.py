@@ -19,6 +19,5 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("external_subject", sa.String(length=600), nullable=True))
-        batch_op.create_unique_constraint(batch_op.f("uq_users_external_subject"), ["external_subject"])
+    op.add_column("users", sa.Column("external_subject", sa.String(length=600), nullable=True))
+    op.create_unique_constraint(op.f("uq_users_external_subject"), "users", ["external_subject"])

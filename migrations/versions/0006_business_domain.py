@@ -52,8 +52,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_records")),
         sa.UniqueConstraint("caller", "key", name=op.f("uq_idempotency_records_caller_key")),
     )
-    with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_idempotency_records_expires_at"), ["expires_at"], unique=False)
+    op.create_index(op.f("ix_idempotency_records_expires_at"), "idempotency_records", ["expires_at"], unique=False)
 
     op.create_table(
         "api_keys",
@@ -82,8 +81,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("prefix", name=op.f("uq_api_keys_prefix")),
         sa.UniqueConstraint("previous_prefix", name=op.f("uq_api_keys_previous_prefix")),
     )
-    with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_api_keys_business_id"), ["business_id"], unique=False)
+    op.create_index(op.f("ix_api_keys_business_id"), "api_keys", ["business_id"], unique=False)
 
     op.create_table(
         "audit_events",
@@ -103,10 +101,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
     )
-    with op.batch_alter_table("audit_events", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_audit_events_business_id_created_at_id", ["business_id", "created_at", "id"], unique=False
-        )
+    op.create_index(
+        "ix_audit_events_business_id_created_at_id", "audit_events", ["business_id", "created_at", "id"], unique=False
+    )
 
     op.create_table(
         "calendar_connections",
@@ -152,8 +149,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_invitations")),
         sa.UniqueConstraint("digest", name=op.f("uq_invitations_digest")),
     )
-    with op.batch_alter_table("invitations", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_invitations_business_id"), ["business_id"], unique=False)
+    op.create_index(op.f("ix_invitations_business_id"), "invitations", ["business_id"], unique=False)
 
     op.create_table(
         "memberships",
@@ -204,5 +200,4 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_phone_numbers")),
         sa.UniqueConstraint("e164", name=op.f("uq_phone_numbers_e164")),
     )
-    with op.batch_alter_table("phone_numbers", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_phone_numbers_business_id"), ["business_id"], unique=False)
+    op.create_index(op.f("ix_phone_numbers_business_id"), "phone_numbers", ["business_id"], unique=False)

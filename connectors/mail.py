@@ -1,12 +1,14 @@
 """Outgoing email: SMTP (with STARTTLS and login when the URL says so), or .eml files in development.
 
 MAIL_URL is `smtp://user:password@host:port?starttls=true`; empty means "write each message to
-var/mail/ and log it", which only development and test accept. Only the worker sends (core/mail.py).
+VAR_DIR/mail and log one line with its links", which only development and test accept. Only the worker
+sends (core/mail.py).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import uuid
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 log = logging.getLogger(__name__)
+_LINK = re.compile(r"https?://[^\s<>\"']+")
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,15 @@ class FileTransport:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{uuid.uuid4()}.eml"
         path.write_bytes(bytes(message))
-        log.info("mail written", extra={"to": message["To"], "subject": message["Subject"], "file": str(path)})
+        body = message.get_body(preferencelist=("plain",))
+        links = _LINK.findall(body.get_content()) if body else []
+        log.info(
+            "mail written: %s (%s) %s",
+            message["Subject"],
+            message["To"],
+            " ".join(links),
+            extra={"to": message["To"], "subject": message["Subject"], "file": str(path), "links": links},
+        )
 
 
 Transport = SmtpTransport | FileTransport

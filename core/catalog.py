@@ -16,8 +16,8 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from core.config import load_settings_or_exit
-from core.db import PROJECT_ROOT, Database, create_db_engine, hold_deploy_lock
+from core.config import PROJECT_ROOT, load_settings_or_exit
+from core.db import Database, create_db_engine, hold_deploy_lock
 from core.logging import configure_logging
 from models import Country, ExternalPlan, ExternalPlanCountry
 

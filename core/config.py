@@ -6,9 +6,11 @@ serves, with one message that names every bad variable (`load_settings_or_exit`)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import flask
@@ -16,8 +18,28 @@ from cryptography.fernet import Fernet
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "sqlite:///var/switchboard.db"
-SUPPORTED_DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "postgres")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SUPPORTED_DATABASE_SCHEMES = ("postgresql", "postgresql+psycopg2", "postgres")
+_SOCKET_PATH_MAX = 100  # a Unix socket's path: 107 bytes on Linux, 103 on macOS
+
+
+def embedded_socket_dir(var_dir: Path) -> Path:
+    """Where the embedded PostgreSQL (cli/embedded_db.py) listens: its data directory, or a short path in
+    /tmp when that one is too long for a Unix socket."""
+    data_dir = var_dir / "postgres"
+    if len(str(data_dir / ".s.PGSQL.5432")) <= _SOCKET_PATH_MAX:
+        return data_dir
+    return Path("/tmp") / f"switchboard-{hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]}"  # noqa: S108
+
+
+def embedded_database_url(var_dir: Path) -> str:
+    return f"postgresql+psycopg2://postgres@/switchboard?host={embedded_socket_dir(var_dir)}"
+
+
+def _default_database_url(data: dict[str, Any]) -> str:
+    return embedded_database_url(data["var_dir"])
+
+
 _HTTP_URL = r"^https?://[^\s]+$"
 
 
@@ -26,7 +48,10 @@ class Settings(BaseSettings):
 
     app_env: Literal["development", "test", "production"] = "development"
     port: int = Field(3001, ge=1, le=65535)
-    database_url: str = DEFAULT_DATABASE_URL
+    # Development state: the embedded PostgreSQL's data, generated development keys, mail as .eml files.
+    var_dir: Path = PROJECT_ROOT / "var"
+    # Unset: the embedded PostgreSQL in VAR_DIR/postgres (started by `make run`).
+    database_url: str = Field(default_factory=_default_database_url)
     # a2wsgi runs handlers on 10 threads per worker: fewer connections than that would queue.
     db_pool_size: int = Field(10, ge=10, le=200)
     db_statement_timeout_ms: int = Field(5000, ge=0, le=600_000)
@@ -35,7 +60,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     max_body_bytes: int = Field(10 * 1024, ge=1, le=10 * 1024 * 1024)
     web_concurrency: int = Field(2, ge=1, le=64)
-    # Email: smtp://user:password@host:port?starttls=true; empty writes .eml files to var/mail/ (not production).
+    # Email: smtp://user:password@host:port?starttls=true; empty writes .eml files to VAR_DIR/mail (not production).
     mail_url: str = ""
     mail_from: str = Field("Switchboard <no-reply@switchboard.localhost>", min_length=3, max_length=200)
     mail_timeout_seconds: float = Field(10, gt=0, le=120)
@@ -44,7 +69,7 @@ class Settings(BaseSettings):
     job_visibility_timeout_seconds: int = Field(300, ge=1, le=86_400)
     job_dead_alert_threshold: int = Field(10, ge=0, le=1_000_000)
     # Sign-in. JWT_PRIVATE_KEYS is a JWKS of EC P-256 private keys, each with a kid: the first signs, all
-    # verify. Empty outside production: a key is generated once into var/.
+    # verify. Empty outside production: a key is generated once into VAR_DIR.
     jwt_private_keys: str = ""
     token_issuer: str = Field("switchboard", min_length=1, max_length=200)
     token_audience: str = Field("switchboard-api", min_length=1, max_length=200)
@@ -59,7 +84,7 @@ class Settings(BaseSettings):
     # Where links in emails point (the web app's origin). Left unset, the Google callback answers JSON.
     frontend_url: str = Field("http://localhost:3000", pattern=r"^https?://[^\s]+$", max_length=200)
     # Encrypting data at rest (stored OAuth tokens): Fernet keys, the first encrypts, all decrypt. Empty
-    # outside production: a key is generated once into var/.
+    # outside production: a key is generated once into VAR_DIR.
     data_encryption_keys: Annotated[tuple[str, ...], NoDecode] = ()
     # Google Calendar (OAuth 2.0 authorization code + PKCE). Without a client id and secret the integration
     # answers "not configured". The endpoint URLs default to Google's; tests point them at a local server.
@@ -80,6 +105,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_case_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("var_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        return PROJECT_ROOT / path  # an absolute path stays as it is
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -175,10 +205,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_refuses_development_defaults(self) -> Settings:
-        if self.app_env == "production" and self.is_sqlite:
-            raise ValueError("DATABASE_URL: production needs PostgreSQL, not the embedded SQLite default")
+        if self.app_env == "production" and "database_url" not in self.model_fields_set:
+            raise ValueError("DATABASE_URL: production needs its database, not the embedded development server")
         if self.app_env == "production" and not self.mail_url:
-            raise ValueError("MAIL_URL: production needs an SMTP server, not files in var/mail")
+            raise ValueError("MAIL_URL: production needs an SMTP server, not files in VAR_DIR/mail")
         if self.app_env == "production" and not self.jwt_private_keys:
             raise ValueError("JWT_PRIVATE_KEYS: production needs its signing keys, not a generated development key")
         if self.app_env == "production" and self.google_calendar_enabled:
@@ -187,10 +217,6 @@ class Settings(BaseSettings):
             if urlsplit(self.google_redirect_uri).hostname in ("localhost", "127.0.0.1"):
                 raise ValueError("GOOGLE_REDIRECT_URI: production needs the public URL of its OAuth callback")
         return self
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 _MAY_HOLD_SECRETS = frozenset(

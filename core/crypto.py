@@ -3,7 +3,7 @@
 DATA_ENCRYPTION_KEYS holds Fernet keys (AES-128-CBC + HMAC-SHA256, timestamped, authenticated): the first
 encrypts, every one decrypts, so a key is rotated by putting a new one first and dropping the old one once
 `Cipher.rotate` has re-encrypted what it protected. Outside production, with none set, a key is generated
-once into var/ (like the JWT signing key in core.security), so stored tokens survive restarts.
+once into VAR_DIR (like the JWT signing key in core.security), so stored tokens survive restarts.
 
 The same keys also yield purpose-bound keys (HKDF) for short-lived secrets such as the OAuth `state`.
 """
@@ -22,9 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from core.config import Settings, current_settings
-from core.db import PROJECT_ROOT
 
-DEV_KEY_FILE = PROJECT_ROOT / "var" / "data-encryption-key"
 _EXTENSION = "switchboard.cipher"
 _building = threading.Lock()
 
@@ -41,12 +39,12 @@ class Cipher:
         self._fernet = MultiFernet([Fernet(key) for key in self._keys])
 
     @classmethod
-    def from_settings(cls, settings: Settings, dev_key_file: Path = DEV_KEY_FILE) -> Cipher:
+    def from_settings(cls, settings: Settings) -> Cipher:
         if settings.data_encryption_keys:
             return cls(settings.data_encryption_keys)
         if settings.app_env == "production":  # Settings refuses this already when something needs a key
             raise RuntimeError("DATA_ENCRYPTION_KEYS is not set")
-        return cls([_development_key(dev_key_file)])
+        return cls([_development_key(settings.var_dir / "data-encryption-key")])
 
     def encrypt(self, text: str) -> str:
         return self._fernet.encrypt(text.encode()).decode("ascii")
@@ -74,7 +72,7 @@ class Cipher:
 
 
 def _development_key(path: Path) -> str:
-    """The development key in var/, made on first use. Racing processes agree: the first link wins."""
+    """The development key in VAR_DIR, made on first use. Racing processes agree: the first link wins."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         draft = path.with_name(f".{path.name}.{uuid.uuid4().hex}")

@@ -8,31 +8,20 @@ unavailable), never with the 2xx the handler meant to send.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import flask
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.config import Settings
+from core.config import PROJECT_ROOT, Settings
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _EXTENSION = "switchboard.db"
 
 
 def create_db_engine(settings: Settings) -> Engine:
-    if settings.is_sqlite:
-        database = settings.database_url.removeprefix("sqlite:///")
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.database_url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _enable_sqlite_foreign_keys)
-        return engine
     return create_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
@@ -49,21 +38,13 @@ def create_db_engine(settings: Settings) -> Engine:
     )
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-# Any number of replicas may start at once; each migrates and loads the catalog first. On PostgreSQL
-# they take turns (the lock is released at the end of the transaction), so the later ones find nothing
-# to do instead of colliding. SQLite, the single-process development database, needs no lock.
+# Any number of replicas may start at once; each migrates and loads the catalog first. They take turns
+# (the lock is released at the end of the transaction), so the later ones find nothing to do.
 _DEPLOY_LOCK_KEY = 0x5377_6974_6368  # "Switch"
 
 
 def hold_deploy_lock(connection: Connection) -> None:
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DEPLOY_LOCK_KEY})
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DEPLOY_LOCK_KEY})
 
 
 def alembic_config(database_url: str) -> AlembicConfig:

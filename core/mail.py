@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from connectors.mail import Transport, transport_for
 from core.config import Settings
-from core.db import PROJECT_ROOT
 from models import Job
 
 SEND_EMAIL = "send_email"
@@ -44,7 +43,7 @@ class Mailer:
     def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
         self.sender = settings.mail_from
         self.transport = transport or transport_for(
-            settings.mail_url, outbox=PROJECT_ROOT / "var" / "mail", timeout=settings.mail_timeout_seconds
+            settings.mail_url, outbox=settings.var_dir / "mail", timeout=settings.mail_timeout_seconds
         )
 
     def render(self, *, to: str, template: str, context: Mapping[str, Any]) -> EmailMessage:

@@ -7,7 +7,7 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from core.db import PROJECT_ROOT
+from core.config import PROJECT_ROOT
 from core.errors import ApiError
 
 MIN_LENGTH, MAX_LENGTH = 10, 128  # also in the spec (Password schema)

@@ -23,27 +23,27 @@ from joserfc.jwk import ECKey, KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from core.config import Settings
-from core.db import PROJECT_ROOT, Database
+from core.db import Database
 from core.external_idp import ExternalIdp
 from models import ApiKey, AuthSession, User
 
 ALGORITHM = "ES256"  # pinned: tokens naming another alg (none, HS256, ...) are refused
-DEV_KEY_FILE = PROJECT_ROOT / "var" / "jwt-signing-keys.json"
 _EXTENSION = "switchboard.tokens"
 _SCOPE_STATE = "switchboard.auth"
 
 
 def load_key_set(settings: Settings) -> KeySet:
     """JWT_PRIVATE_KEYS (a JWKS of EC P-256 private keys; the first signs) or, outside production, a key
-    generated once and kept in var/ so tokens survive restarts."""
+    generated once and kept in VAR_DIR so tokens survive restarts."""
     if settings.jwt_private_keys:
         return KeySet.import_key_set(json.loads(settings.jwt_private_keys))
-    if DEV_KEY_FILE.exists():
-        return KeySet.import_key_set(json.loads(DEV_KEY_FILE.read_text()))
+    dev_key_file = settings.var_dir / "jwt-signing-keys.json"
+    if dev_key_file.exists():
+        return KeySet.import_key_set(json.loads(dev_key_file.read_text()))
     key = ECKey.generate_key("P-256", parameters={"kid": f"dev-{uuid.uuid4().hex[:8]}"}, private=True)
     key_set = KeySet([key])
-    DEV_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(DEV_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    dev_key_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(dev_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as file:
         json.dump(key_set.as_dict(private=True), file)
     return key_set

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from core.db import PROJECT_ROOT
+from core.config import PROJECT_ROOT
 from models import Job, JobStatus, User
 from models.base import utcnow
 from tests.factories import make_user

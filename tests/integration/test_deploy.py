@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, func, make_url, select, text
 
 from core.catalog import read_catalog
-from core.db import PROJECT_ROOT, hold_deploy_lock
+from core.config import PROJECT_ROOT
+from core.db import hold_deploy_lock
 from models import ExternalPlan
 
 BIN = Path(sys.executable).parent

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from core.db import PROJECT_ROOT
+from core.config import PROJECT_ROOT
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 

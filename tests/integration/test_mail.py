@@ -16,8 +16,7 @@ from connexion import FlaskApp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.config import Settings
-from core.db import PROJECT_ROOT
+from core.config import PROJECT_ROOT, Settings
 from core.jobs import Worker
 from core.mail import SEND_EMAIL, Mailer, queue_email
 from models import Job, JobStatus

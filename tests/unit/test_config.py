@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from core.config import DEFAULT_DATABASE_URL, Settings, load_settings_or_exit
+from core.config import PROJECT_ROOT, Settings, embedded_socket_dir, load_settings_or_exit
 
 
 @pytest.fixture(autouse=True)
@@ -16,7 +18,8 @@ def test_defaults_serve_the_embedded_database_on_3001() -> None:
     settings = Settings()
 
     assert settings.port == 3001
-    assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///var/switchboard.db"
+    assert settings.var_dir == PROJECT_ROOT / "var"
+    assert settings.database_url == f"postgresql+psycopg2://postgres@/switchboard?host={PROJECT_ROOT}/var/postgres"
     assert settings.max_body_bytes == 10 * 1024
     assert settings.db_pool_size >= 10
     assert settings.cors_origins == ()
@@ -62,7 +65,7 @@ def test_every_bad_variable_is_named_in_one_message_and_the_exit_code_is_2(
 def test_production_refuses_the_embedded_database(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("APP_ENV", "production")
 
-    with pytest.raises(ValueError, match="production needs PostgreSQL"):
+    with pytest.raises(ValueError, match="DATABASE_URL: production needs its database, not the embedded"):
         Settings()
 
 
@@ -127,3 +130,28 @@ def test_an_external_provider_needs_all_three_settings(monkeypatch: pytest.Monke
 
     with pytest.raises(ValueError, match="set all three"):
         Settings()
+
+
+def test_var_dir_moves_the_embedded_database_with_it(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("VAR_DIR", str(tmp_path / "state"))
+
+    settings = Settings()
+
+    assert settings.var_dir == tmp_path / "state"
+    assert settings.database_url.endswith(f"?host={tmp_path}/state/postgres")
+
+
+def test_a_relative_var_dir_is_taken_from_the_project_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAR_DIR", "var2")
+
+    assert Settings().var_dir == PROJECT_ROOT / "var2"
+
+
+def test_the_embedded_socket_leaves_a_path_too_long_for_a_unix_socket() -> None:
+    deep = Path("/srv") / ("d" * 90)
+
+    socket_dir = embedded_socket_dir(deep)
+
+    assert socket_dir.parent == Path("/tmp")  # noqa: S108 - where the socket goes
+    assert socket_dir == embedded_socket_dir(deep)  # the same place every time: clients find it
+    assert len(str(socket_dir / ".s.PGSQL.5432")) < 100

@@ -71,12 +71,10 @@ def test_derived_keys_are_stable_per_purpose_and_differ_between_purposes() -> No
 
 def test_outside_production_a_development_key_is_made_once_and_kept(tmp_path: Path) -> None:
     key_file = tmp_path / "var" / "data-encryption-key"
-    settings = Settings(app_env="development")
+    settings = Settings(app_env="development", var_dir=tmp_path / "var")
     ciphers: list[Cipher] = []
 
-    threads = [
-        threading.Thread(target=lambda: ciphers.append(Cipher.from_settings(settings, key_file))) for _ in range(8)
-    ]
+    threads = [threading.Thread(target=lambda: ciphers.append(Cipher.from_settings(settings))) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -90,12 +88,12 @@ def test_outside_production_a_development_key_is_made_once_and_kept(tmp_path: Pa
 
 def test_configured_keys_win_over_the_development_key(tmp_path: Path) -> None:
     key = new_key()
-    settings = Settings(data_encryption_keys=f" {key} , {new_key()}")  # type: ignore[arg-type]
+    settings = Settings(data_encryption_keys=f" {key} , {new_key()}", var_dir=tmp_path)  # type: ignore[arg-type]
 
-    stored = Cipher.from_settings(settings, tmp_path / "unused").encrypt(SECRET)
+    stored = Cipher.from_settings(settings).encrypt(SECRET)
 
     assert Cipher([key]).decrypt(stored) == SECRET
-    assert not (tmp_path / "unused").exists()
+    assert not (tmp_path / "data-encryption-key").exists()
 
 
 def test_a_key_that_is_not_a_fernet_key_is_refused_without_being_echoed() -> None:

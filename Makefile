@@ -4,9 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# `$(DB) CMD` runs CMD against DATABASE_URL or, when that is unset, the embedded PostgreSQL in var/postgres
+# (started for CMD unless it is running already).
+EMBEDDED_DB := $(BIN)/python -m cli.embedded_db
+DB := $(EMBEDDED_DB) run --
+RELEASE := $(BIN)/alembic upgrade head && $(BIN)/python -m core.catalog
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev worker create-staff migrate load-catalog test check lint fmt typecheck spec-check pytest fuzz e2e bench clean
+.PHONY: help install run dev worker create-staff migrate load-catalog psql test lint fmt typecheck spec-check pytest fuzz e2e bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -17,31 +22,32 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-install: $(INSTALLED) ## Create .venv with every dependency
+install: $(INSTALLED) ## Create .venv with every dependency (the embedded PostgreSQL among them)
 
-migrate: $(INSTALLED) ## Apply migrations to DATABASE_URL (default: SQLite in var/)
-	$(BIN)/alembic upgrade head
+run: $(INSTALLED) ## The whole system: embedded PostgreSQL, migrations, catalog, web on PORT (3001) and worker
+	@PATH="$(CURDIR)/$(BIN):$$PATH" $(EMBEDDED_DB) run --lock -- bash -c '$(RELEASE) && exec honcho start'
 
-load-catalog: migrate ## Load data/catalog.yaml into the database (idempotent)
-	$(BIN)/python -m core.catalog
+dev: $(INSTALLED) ## Like run, but only the web server: one process, reloading on code changes
+	@$(EMBEDDED_DB) run --lock -- bash -c '$(RELEASE) && WEB_CONCURRENCY=1 LOG_FORMAT=console exec $(BIN)/gunicorn -c gunicorn.conf.py --reload'
 
-run: load-catalog ## Serve on PORT (default 3001) with gunicorn; Swagger UI at /api/v1/ui/
-	$(BIN)/gunicorn -c gunicorn.conf.py
+worker: $(INSTALLED) ## One more background-job worker (make run starts one); run several for throughput
+	$(DB) $(BIN)/python worker.py
 
-dev: load-catalog ## Like run, one worker, reloading on code changes
-	WEB_CONCURRENCY=1 LOG_FORMAT=console $(BIN)/gunicorn -c gunicorn.conf.py --reload
+migrate: $(INSTALLED) ## Apply migrations to DATABASE_URL (default: the embedded PostgreSQL)
+	$(DB) $(BIN)/alembic upgrade head
 
-worker: migrate ## Run a background-job worker (sends email); run several for more throughput
-	$(BIN)/python worker.py
+load-catalog: $(INSTALLED) ## Migrate, then load data/catalog.yaml into the database (idempotent)
+	$(DB) bash -c '$(RELEASE)'
 
-create-staff: migrate ## Give a registered user staff rights (the admin API): make create-staff EMAIL=ada@example.com
+create-staff: $(INSTALLED) ## Give a registered user staff rights (the admin API): make create-staff EMAIL=ada@example.com
 	@test -n "$(EMAIL)" || { echo "usage: make create-staff EMAIL=someone@example.com" >&2; exit 2; }
-	$(BIN)/python -m core.staff "$(EMAIL)"
+	$(DB) bash -c '$(BIN)/alembic upgrade head && $(BIN)/python -m core.staff "$(EMAIL)"'
 
-test: $(INSTALLED) ## Everything CI runs: lint, types, spec, unit/integration/contract tests, live fuzz
-	scripts/with-postgres $(MAKE) --no-print-directory check
+psql: $(INSTALLED) ## A psql shell on DATABASE_URL (default: the embedded PostgreSQL)
+	@$(DB) bash -c 'exec "$$($(BIN)/python -m cli.embedded_db bindir)/psql" "$${DATABASE_URL/+psycopg2/}"'
 
-check: lint typecheck spec-check pytest fuzz e2e
+test: $(INSTALLED) ## Everything CI runs (lint, types, spec, pytest, live fuzz, e2e) on a throwaway PostgreSQL
+	@scripts/with-postgres scripts/test-all
 
 lint: $(INSTALLED) ## ruff lint and format check
 	$(BIN)/ruff check .
@@ -60,18 +66,19 @@ spec-check: $(INSTALLED) ## Validate openapi/openapi.yaml and lint it with Redoc
 	$(BIN)/openapi-spec-validator openapi/openapi.yaml
 	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --format=summary openapi/openapi.yaml
 
-pytest: $(INSTALLED) ## Unit, integration and contract tests (integration needs DATABASE_URL=postgresql...)
+pytest: $(INSTALLED) ## Unit, integration, system and contract tests (needs DATABASE_URL: make test sets one)
 	$(BIN)/pytest
 
-fuzz: $(INSTALLED) ## Schemathesis against the live gunicorn server (needs PostgreSQL)
+fuzz: $(INSTALLED) ## Schemathesis against the live gunicorn server (needs DATABASE_URL)
 	scripts/live-fuzz
 
-e2e: $(INSTALLED) ## The receptionist end-to-end scripts (full, then smoke) against live gunicorn (needs PostgreSQL)
+e2e: $(INSTALLED) ## The receptionist end-to-end scripts (full, then smoke) against live gunicorn (needs DATABASE_URL)
 	scripts/live-e2e
 
 bench: $(INSTALLED) ## Throughput and latency of gunicorn on PostgreSQL with 10,000 plans (wrk)
 	@command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null 2>&1 || sudo apt-get install -y -qq wrk; }
 	scripts/with-postgres $(BIN)/python scripts/bench.py
 
-clean: ## Remove the venv, the SQLite database and reports
+clean: ## Remove the venv, var/ (the embedded database, development keys and mail) and reports
+	@test ! -d var/postgres || $(EMBEDDED_DB) stop
 	rm -rf $(VENV) var reports .pytest_cache .mypy_cache .ruff_cache .hypothesis

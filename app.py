@@ -13,12 +13,12 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 
+from connectors.identity_provider import ExternalIdp
 from core.config import Settings, attach_settings, load_settings_or_exit
 from core.db import Database, create_db_engine
 from core.errors import register_error_handlers
-from core.external_idp import ExternalIdp
 from core.logging import configure_logging
-from core.middleware import (
+from web.middleware import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
     ContractDocumentsMiddleware,
@@ -28,9 +28,9 @@ from core.middleware import (
     RoutedOnlyMiddleware,
     SecurityHeadersMiddleware,
 )
-from core.security import Authenticator, AuthenticatorMiddleware, TokenService, attach_tokens
-from core.spec import Contract
-from core.validation import VALIDATORS
+from web.security import Authenticator, AuthenticatorMiddleware, TokenService, attach_tokens
+from web.spec import Contract
+from web.validation import VALIDATORS
 
 
 def create_app(settings: Settings | None = None, contract: Contract | None = None) -> FlaskApp:

@@ -16,7 +16,7 @@ worker_class = "uvicorn_worker.UvicornWorker"
 graceful_timeout = 30
 timeout = 60
 keepalive = 5
-accesslog = None  # the app writes its own access line (core.middleware.AccessLogMiddleware)
+accesslog = None  # the app writes its own access line (web.middleware.AccessLogMiddleware)
 control_socket_disable = True  # unused; it would write a socket into $HOME (read-only in the container)
 
 

@@ -11,9 +11,9 @@ from types import FrameType
 
 from core.config import load_settings_or_exit
 from core.db import Database, create_db_engine
-from core.jobs import Worker
 from core.logging import configure_logging
-from core.mail import SEND_EMAIL, Mailer
+from services.jobs import Worker
+from services.mail import SEND_EMAIL, Mailer
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 MAIL_URL is `smtp://user:password@host:port?starttls=true`; empty means "write each message to
 VAR_DIR/mail and log one line with its links", which only development and test accept. Only the worker
-sends (core/mail.py).
+sends (services/mail.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Who is calling, for which business: read from what the security layer put in `token_info`.
 
-People authenticate with a bearer token (core.security.Authenticator.check), machines with an API key
-(core.security.api_key_info). Both yield the same shape, so handlers and models never care which:
+People authenticate with a bearer token (web.security.Authenticator.check), machines with an API key
+(web.security.api_key_info). Both yield the same shape, so handlers and models never care which:
 `business` (the tenant every query is scoped to), `scope`, and `sub` (a person) or `apiKey` (a key).
 """
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 from core.db import session
-from core.responses import JSON, Response
 from models import Job, JobStatus
 from schemas.job import job_list_schema, job_schema
+from web.responses import JSON, Response
 
 
 def list_jobs(limit: int, cursor: str | None = None, status: str | None = None, kind: str | None = None) -> Response:

@@ -6,15 +6,15 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from core import audit
 from core.db import session
-from core.idempotency import idempotent
-from core.responses import JSON, JSON_NO_STORE, Response
 from core.tenancy import Caller
-from core.validation import utc_instant
 from models import ApiKey
 from models.api_key import ROTATION_GRACE
 from schemas.api_key import api_key_list_schema, api_key_schema, dump_with_secret
+from services import audit
+from web.idempotency import idempotent
+from web.responses import JSON, JSON_NO_STORE, Response
+from web.validation import utc_instant
 
 
 def list_api_keys(token_info: dict[str, Any], limit: int, cursor: str | None = None) -> Response:

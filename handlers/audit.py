@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from core.db import session
-from core.responses import JSON, Response
 from core.tenancy import Caller
-from core.validation import utc_instant
 from models import AuditEvent
 from schemas.audit import audit_event_list_schema
+from web.responses import JSON, Response
+from web.validation import utc_instant
 
 
 def list_audit_events(

@@ -7,25 +7,25 @@ from typing import Any
 
 import flask
 
-from core import audit, auth
 from core.config import current_settings
 from core.db import session
-from core.responses import JSON, JSON_NO_STORE, Response
-from core.security import tokens
 from models import AuthSession
 from schemas.auth_session import dump_sessions
 from schemas.user import user_schema
+from services import accounts, audit
+from web.responses import JSON, JSON_NO_STORE, Response
+from web.security import tokens
 
 
 def register_user(body: dict[str, Any]) -> Response:
-    user = auth.register(
+    user = accounts.register(
         session(), current_settings(), email=body["email"], password=body["password"], name=body["name"]
     )
     return user_schema.dump(user), 201, {**JSON, "Location": "/api/v1/users/me"}
 
 
 def login(body: dict[str, Any]) -> Response:
-    pair = auth.sign_in(
+    pair = accounts.sign_in(
         session(),
         current_settings(),
         tokens(),
@@ -38,11 +38,11 @@ def login(body: dict[str, Any]) -> Response:
 
 
 def refresh_tokens(body: dict[str, Any]) -> Response:
-    return auth.refresh(session(), tokens(), body["refreshToken"]), 200, JSON_NO_STORE
+    return accounts.refresh(session(), tokens(), body["refreshToken"]), 200, JSON_NO_STORE
 
 
 def logout(token_info: dict[str, Any]) -> Response:
-    auth.sign_out(session(), token_info["sid"])
+    accounts.sign_out(session(), token_info["sid"])
     return None, 204, {}
 
 
@@ -62,20 +62,20 @@ def revoke_session(user: str, session_id: str) -> Response:
 
 
 def verify_email(body: dict[str, Any]) -> Response:
-    auth.verify_email(session(), body["token"])
+    accounts.verify_email(session(), body["token"])
     return None, 204, {}
 
 
 def resend_verification_email(user: str) -> Response:
-    auth.resend_verification(session(), current_settings(), user)
+    accounts.resend_verification(session(), current_settings(), user)
     return None, 202, {}
 
 
 def forgot_password(body: dict[str, Any]) -> Response:
-    auth.request_password_reset(session(), current_settings(), body["email"])
+    accounts.request_password_reset(session(), current_settings(), body["email"])
     return None, 202, {}
 
 
 def reset_password(body: dict[str, Any]) -> Response:
-    auth.reset_password(session(), body["token"], body["newPassword"])
+    accounts.reset_password(session(), body["token"], body["newPassword"])
     return None, 204, {}

@@ -6,13 +6,13 @@ from typing import Any
 
 import flask
 
-from core import audit
 from core.db import session
-from core.idempotency import idempotent
-from core.responses import JSON, Response
 from core.tenancy import Caller
 from models import Business
 from schemas.business import business_schema
+from services import audit
+from web.idempotency import idempotent
+from web.responses import JSON, Response
 
 
 def _represent(business: Business, status: int = 200, **headers: str) -> Response:

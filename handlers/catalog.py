@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 from core.db import session
-from core.responses import JSON, Response
 from models import Country, ExternalPlan
 from schemas.catalog import country_list_schema, plan_list_schema, plan_schema
+from web.responses import JSON, Response
 
 
 def list_countries(limit: int, cursor: str | None = None) -> Response:

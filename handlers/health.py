@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from core.config import current_settings
 from core.db import database
-from core.health import readiness, service_health
-from core.responses import JSON, Response
+from services.health import readiness, service_health
+from web.responses import JSON, Response
 
 
 def get_liveness() -> Response:

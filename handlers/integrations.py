@@ -1,21 +1,21 @@
-"""Operations tagged Integrations (Google Calendar). The flow itself is in core.google_calendar."""
+"""Operations tagged Integrations (Google Calendar). The flow itself is in services.calendar."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from core import google_calendar
 from core.config import current_settings
 from core.db import session
-from core.responses import JSON, Response
 from core.tenancy import Caller
 from models import CalendarConnection
+from services import calendar
+from web.responses import JSON, Response
 
 
 def start_google_calendar_connection(token_info: dict[str, Any]) -> Response:
-    google = google_calendar.google_calendar()
+    google = calendar.google_calendar()
     if google is None:
-        return google_calendar.NOT_CONFIGURED, 200, JSON
+        return calendar.NOT_CONFIGURED, 200, JSON
     caller = Caller.of(token_info)
     return _redirect(google.consent_url(caller.business, caller.person))
 
@@ -23,7 +23,7 @@ def start_google_calendar_connection(token_info: dict[str, Any]) -> Response:
 def complete_google_calendar_connection(
     state: str, code: str | None = None, error: str | None = None, scope: str | None = None
 ) -> Response:
-    outcome = google_calendar.complete(session(), state=state, code=code, error=error)
+    outcome = calendar.complete(session(), state=state, code=code, error=error)
     settings = current_settings()
     if settings.frontend_url_configured:
         return _redirect(outcome.frontend_location(settings.frontend_url))
@@ -36,7 +36,7 @@ def get_google_calendar(token_info: dict[str, Any]) -> Response:
 
 
 def disconnect_google_calendar(token_info: dict[str, Any]) -> Response:
-    google_calendar.disconnect(session(), Caller.of(token_info))
+    calendar.disconnect(session(), Caller.of(token_info))
     return None, 204, {}
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from core import audit, invitations
 from core.config import current_settings
 from core.db import session
-from core.idempotency import idempotent
-from core.responses import JSON, Response
 from core.tenancy import Caller
 from models import Invitation, Membership, Role, User
 from schemas.business import invitation_list_schema, invitation_schema, member_list_schema, member_schema
+from services import audit, invitations
+from web.idempotency import idempotent
+from web.responses import JSON, Response
 
 
 def list_members(token_info: dict[str, Any], limit: int, cursor: str | None = None) -> Response:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from core import audit
 from core.db import session
-from core.idempotency import idempotent
-from core.responses import JSON, Response
 from core.tenancy import Caller
 from models import Business, PhoneNumber
 from schemas.phone_number import phone_number_list_schema, phone_number_schema
+from services import audit
+from web.idempotency import idempotent
+from web.responses import JSON, Response
 
 
 def list_phone_numbers(

@@ -15,8 +15,8 @@ from sqlalchemy import DateTime, ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, joinedload, mapped_column, relationship
 
 from core.errors import ApiError, NotFound
-from core.opaque_tokens import digest, new_token
 from core.pagination import Page, paginate
+from core.tokens import digest, new_token
 from models.base import Base, utcnow
 from models.user import User
 

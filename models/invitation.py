@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
 from core.errors import Conflict, NotFound
-from core.opaque_tokens import digest, new_token
 from core.pagination import Page, paginate
+from core.tokens import digest, new_token
 from models.base import Base, utcnow
 from models.business import BusinessExists, Membership, OwnerRequired, Role
 from models.user import User, normalise_email

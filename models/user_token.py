@@ -10,7 +10,7 @@ from sqlalchemy import DateTime, Enum, ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.errors import ApiError
-from core.opaque_tokens import digest, new_token
+from core.tokens import digest, new_token
 from models.base import Base, utcnow
 from models.user import User
 

@@ -114,7 +114,7 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk")
     database_url = os.environ["DATABASE_URL"]
     subprocess.run([BIN / "alembic", "upgrade", "head"], cwd=ROOT, check=True)  # noqa: S603
-    subprocess.run([BIN / "python", "-m", "core.catalog"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+    subprocess.run([BIN / "python", "-m", "cli.catalog"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
     plan_id = seed(database_url)
 
     with socket.socket() as s:

@@ -26,7 +26,7 @@ from schemathesis import Case
 from schemathesis.generation import GenerationMode
 from sqlalchemy import update
 
-from core import staff
+from cli import staff
 from core.config import load_settings_or_exit
 from core.db import Database, create_db_engine
 from core.errors import InvalidCursor

@@ -15,7 +15,7 @@ from schemathesis import Case
 from sqlalchemy.orm import Session
 
 import tests.contract.schemathesis_hooks  # noqa: F401 - registers the hooks
-from core.catalog import read_catalog, sync_catalog
+from services.catalog import read_catalog, sync_catalog
 from tests.conftest import database_of, empty_tables
 
 

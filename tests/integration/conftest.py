@@ -9,8 +9,8 @@ from starlette.testclient import TestClient
 
 from app import create_app
 from core.config import Settings
-from core.spec import Contract
 from tests.conftest import empty_tables
+from web.spec import Contract
 
 PROBE_SPEC = Path(__file__).parent / "probe" / "openapi.yaml"
 

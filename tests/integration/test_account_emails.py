@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from core.config import Settings
-from core.jobs import Worker
-from core.mail import SEND_EMAIL, Mailer
 from models import Job, UserToken
 from models.base import utcnow
+from services.jobs import Worker
+from services.mail import SEND_EMAIL, Mailer
 from tests.conftest import database_of
 from tests.factories import PASSWORD, make_user
 from tests.sign_in import auth_headers

@@ -104,7 +104,7 @@ def test_the_staff_command_grants_and_revokes_rights_effective_on_the_next_reque
 
     def staff_command(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "core.staff", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
+            [sys.executable, "-m", "cli.staff", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True
         )
 
     assert client.get("/api/v1/admin/jobs", headers=headers).status_code == 403

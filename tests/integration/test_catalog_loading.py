@@ -6,8 +6,8 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.catalog import read_catalog, sync_catalog
 from models import Country, ExternalPlan, ExternalPlanCountry
+from services.catalog import read_catalog, sync_catalog
 
 
 def test_the_shipped_catalog_loads_and_a_second_load_changes_nothing(db: Session) -> None:

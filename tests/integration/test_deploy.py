@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, func, make_url, select, text
 
-from core.catalog import read_catalog
 from core.config import PROJECT_ROOT
 from core.db import hold_deploy_lock
 from models import ExternalPlan
+from services.catalog import read_catalog
 
 BIN = Path(sys.executable).parent
 
@@ -39,7 +39,7 @@ def _waiting_on_the_deploy_lock(engine: Engine) -> int:
         return int(connection.execute(text(query)).scalar_one())
 
 
-@pytest.mark.parametrize("step", ["alembic upgrade head", "python -m core.catalog"])
+@pytest.mark.parametrize("step", ["alembic upgrade head", "python -m cli.catalog"])
 def test_a_starting_replica_waits_for_the_one_that_is_migrating(fresh_database_url: str, step: str) -> None:
     engine = create_engine(fresh_database_url)
     env = {**os.environ, "DATABASE_URL": fresh_database_url}
@@ -61,7 +61,7 @@ def test_a_starting_replica_waits_for_the_one_that_is_migrating(fresh_database_u
 
 def test_replicas_starting_together_migrate_and_load_the_catalog_once(fresh_database_url: str) -> None:
     env = {**os.environ, "DATABASE_URL": fresh_database_url}
-    start = f"{BIN}/alembic upgrade head && {BIN}/python -m core.catalog"
+    start = f"{BIN}/alembic upgrade head && {BIN}/python -m cli.catalog"
     replicas = [
         subprocess.Popen(["/bin/sh", "-c", start], cwd=PROJECT_ROOT, env=env, stderr=subprocess.PIPE) for _ in range(3)
     ]

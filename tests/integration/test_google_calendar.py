@@ -32,8 +32,8 @@ from werkzeug import Request, Response
 from app import create_app
 from core.config import Settings
 from core.crypto import Cipher
-from core.google_calendar import CALENDAR_SCOPE, STATE_TTL_SECONDS, GoogleCalendar, PendingGrant
 from models import AuditEvent, Business, CalendarConnection, Role, User
+from services.calendar import CALENDAR_SCOPE, STATE_TTL_SECONDS, GoogleCalendar, PendingGrant
 from tests.conftest import database_of
 from tests.factories import make_business, make_member, make_user
 from tests.sign_in import auth_headers

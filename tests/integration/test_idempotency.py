@@ -1,4 +1,4 @@
-"""Idempotency-Key (core.idempotency), through the probe's createThing: each success enqueues one job."""
+"""Idempotency-Key (web.idempotency), through the probe's createThing: each success enqueues one job."""
 
 from __future__ import annotations
 
@@ -14,16 +14,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from core import auth
 from core.config import current_settings
-from core.idempotency import STALE_CLAIM_AFTER
-from core.security import tokens
 from models import Job
 from models.base import utcnow
 from models.idempotency import IdempotencyRecord
+from services import accounts
 from tests.factories import PASSWORD, make_country, make_user
 from tests.integration.probe import probe as probe_handlers
 from tests.sign_in import bearer
+from web.idempotency import STALE_CLAIM_AFTER
+from web.security import tokens
 
 THINGS = "/api/v1/probe/things"
 
@@ -38,12 +38,12 @@ def _no_gates_or_refusals() -> Iterator[None]:
 
 
 def signed_in(probe_app: FlaskApp, db: Session) -> dict[str, str]:
-    """A new user's bearer header. Signed in through core.auth, as POST /auth/login does: the probe app
+    """A new user's bearer header. Signed in through services.accounts, as POST /auth/login does: the probe app
     serves no login operation, and this keeps these tests independent of the product spec."""
     user = make_user(db)
     db.commit()  # the password check reads the user in a transaction of its own
     with probe_app.app.app_context():
-        pair = auth.sign_in(
+        pair = accounts.sign_in(
             db, current_settings(), tokens(), email=user.email, password=PASSWORD, user_agent=None, ip_address=None
         )
     db.commit()

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from core.jobs import Worker
 from models import Job, JobStatus
+from services.jobs import Worker
 from tests.conftest import database_of
 
 

@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import PROJECT_ROOT, Settings
-from core.jobs import Worker
-from core.mail import SEND_EMAIL, Mailer, queue_email
 from models import Job, JobStatus
+from services.jobs import Worker
+from services.mail import SEND_EMAIL, Mailer, queue_email
 from tests.conftest import database_of
 from tests.smtp import Inbox, free_port, start_smtp
 

@@ -44,7 +44,7 @@ def test_swagger_ui_is_served_with_a_csp_that_lets_it_run(client: TestClient) ->
 
 
 def test_the_spec_is_served_as_json_and_as_the_yaml_file_written(client: TestClient) -> None:
-    from core.spec import SPEC_PATH
+    from web.spec import SPEC_PATH
 
     as_json = client.get("/api/v1/openapi.json")
     as_yaml = client.get("/api/v1/openapi.yaml")

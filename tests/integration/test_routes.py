@@ -7,7 +7,7 @@ import re
 from connexion import FlaskApp
 from starlette.testclient import TestClient
 
-from core.spec import Contract
+from web.spec import Contract
 
 # Documentation routes that Connexion and our middleware add beside the operations.
 DOCUMENTATION = {"/api/v1/ui/", "/api/v1/ui/index.html", "/api/v1/openapi.json", "/api/v1/openapi.yaml"}

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from connectors.mail import FileTransport, SmtpTransport, transport_for
 from core.config import Settings
-from core.mail import Mailer
+from services.mail import Mailer
 
 
 def test_an_smtp_url_gives_host_port_credentials_and_starttls() -> None:

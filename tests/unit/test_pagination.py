@@ -8,8 +8,8 @@ import pytest
 
 from core.errors import InvalidCursor
 from core.pagination import decode_cursor, encode_cursor
-from core.spec import Contract
 from models import Country, ExternalPlan, PhoneNumber
+from web.spec import Contract
 
 PLAN_KEY = ExternalPlan.page_order()
 

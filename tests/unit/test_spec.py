@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from core import __version__
-from core.spec import Contract
 from models.business import API_KEY_SCOPES, ROLE_SCOPES
+from web.spec import Contract
 
 CONTRACT = Contract.load()
 OPERATIONS = CONTRACT.operations

@@ -8,9 +8,9 @@ from typing import Any
 
 from core.db import session
 from core.errors import ApiError, ValidationFailed
-from core.idempotency import idempotent
-from core.responses import JSON, Response
 from models import Country, Job
+from web.idempotency import idempotent
+from web.responses import JSON, Response
 
 
 def echo_body(body: dict[str, Any]) -> Response:

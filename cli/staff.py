@@ -1,4 +1,4 @@
-"""Grants (or with --revoke, removes) staff rights: `python -m core.staff EMAIL` (make create-staff EMAIL=...).
+"""Grants (or with --revoke, removes) staff rights: `python -m cli.staff EMAIL` (make create-staff EMAIL=...).
 
 Staff may use the admin API (scope admin:jobs). The change applies from the user's next request.
 """
@@ -17,7 +17,7 @@ from models.user import normalise_email
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.staff", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m cli.staff", description=__doc__)
     parser.add_argument("email")
     parser.add_argument("--revoke", action="store_true", help="remove staff rights instead")
     args = parser.parse_args(argv)

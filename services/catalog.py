@@ -1,13 +1,11 @@
-"""Loads the versioned plan catalog (data/catalog.yaml) into the database, idempotently.
+"""The versioned plan catalog (data/catalog.yaml) into the database, idempotently (`python -m cli.catalog`).
 
-Run with `python -m core.catalog [path]` (`make load-catalog`). Countries and plans are upserted by
-their keys; a plan that has left the file is deactivated, not deleted, so what refers to it stays valid.
+Countries and plans are upserted by their keys; a plan that has left the file is deactivated, not deleted,
+so what refers to it stays valid.
 """
 
 from __future__ import annotations
 
-import logging
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,13 +14,10 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from core.config import PROJECT_ROOT, load_settings_or_exit
-from core.db import Database, create_db_engine, hold_deploy_lock
-from core.logging import configure_logging
+from core.config import PROJECT_ROOT
 from models import Country, ExternalPlan, ExternalPlanCountry
 
 CATALOG_PATH = PROJECT_ROOT / "data" / "catalog.yaml"
-log = logging.getLogger(__name__)
 
 
 def sync_catalog(session: Session, catalog: dict[str, Any]) -> dict[str, int]:
@@ -69,20 +64,3 @@ def sync_catalog(session: Session, catalog: dict[str, Any]) -> dict[str, int]:
 
 def read_catalog(path: Path = CATALOG_PATH) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
-
-def main(argv: list[str]) -> None:
-    settings = load_settings_or_exit()
-    configure_logging(settings)
-    path = Path(argv[0]) if argv else CATALOG_PATH
-    catalog = read_catalog(path)
-    database = Database(create_db_engine(settings))
-    with database.sessions.begin() as session:
-        hold_deploy_lock(session.connection())
-        changes = sync_catalog(session, catalog)
-    database.dispose()
-    log.info("catalog loaded", extra={"catalogVersion": catalog["version"], "path": str(path), **changes})
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -2,7 +2,7 @@
 
 Verified against the provider's JWKS, which is cached and fetched again (once) when a token names a key
 we do not have; `iss`, `aud` and `exp` are enforced and the algorithm is pinned to asymmetric ones.
-Callers run on a worker thread (core.security.Authenticator), so the HTTP fetch blocks no event loop.
+Callers run on a worker thread (web.security.Authenticator), so the HTTP fetch blocks no event loop.
 """
 
 from __future__ import annotations

@@ -36,13 +36,13 @@ from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy.orm import Session
 
-from core import audit
 from core.config import Settings, current_settings
 from core.crypto import CannotDecrypt, Cipher, data_cipher
 from core.errors import ApiError, FieldError, ServiceUnavailable, ValidationFailed
 from core.tenancy import Caller
 from models import CalendarConnection, Membership
 from models.calendar_connection import GrantedTokens
+from services import audit
 
 log = logging.getLogger(__name__)
 

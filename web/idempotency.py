@@ -46,10 +46,10 @@ from sqlalchemy.orm import Session
 
 from core.db import database, session
 from core.errors import ApiError
-from core.responses import Response
 from core.tenancy import Caller
 from models.base import utcnow
 from models.idempotency import IdempotencyRecord
+from web.responses import Response
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit
 from core.config import Settings
-from core.mail import queue_email
-from core.security import TokenService
 from models import AuthSession, TokenPurpose, User, UserToken
 from models.user import AccountLocked, CurrentPasswordIncorrect, InvalidCredentials, normalise_email
+from services import audit
+from services.mail import queue_email
+from web.security import TokenService
 
 
 def token_pair(tokens: TokenService, user: User, auth_session: AuthSession, refresh_token: str) -> dict[str, Any]:

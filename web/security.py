@@ -22,9 +22,9 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
+from connectors.identity_provider import ExternalIdp
 from core.config import Settings
 from core.db import Database
-from core.external_idp import ExternalIdp
 from models import ApiKey, AuthSession, User
 
 ALGORITHM = "ES256"  # pinned: tokens naming another alg (none, HS256, ...) are refused

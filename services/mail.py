@@ -1,7 +1,7 @@
 """Email from templates, sent by the worker: `queue_email` in a request, `Mailer.send_job` in the worker.
 
 The message is queued as a job in the request's transaction (never sent for a change that rolled back)
-and rendered when sent. Templates live in core/templates/mail/<name>.txt and <name>.html.
+and rendered when sent. Templates live in services/templates/mail/<name>.txt and <name>.html.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from core.config import Settings
-from core.mail import queue_email
 from models import Business, Invitation, Membership, Role
+from services.mail import queue_email
 
 
 def invite(session: Session, settings: Settings, inviter: Membership, *, email: str, role: Role) -> Invitation:

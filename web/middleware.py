@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import ApiError, CorsRejected, MalformedRequest, MethodNotAllowed, NotFound, PayloadTooLarge
 from core.logging import request_id_var
-from core.spec import Contract
+from web.spec import Contract
 
 access_log = logging.getLogger("switchboard.access")
 

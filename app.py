@@ -13,11 +13,12 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 
-from connectors.identity_provider import ExternalIdp
-from core.config import Settings, attach_settings, load_settings_or_exit
+from core.config import Settings, load_settings_or_exit
 from core.db import Database, create_db_engine
-from core.errors import register_error_handlers
 from core.logging import configure_logging
+from core.tokens import TokenService
+from web.context import AppServices, attach
+from web.errors import register_error_handlers
 from web.middleware import (
     AccessLogMiddleware,
     BodyLimitMiddleware,
@@ -28,7 +29,6 @@ from web.middleware import (
     RoutedOnlyMiddleware,
     SecurityHeadersMiddleware,
 )
-from web.security import Authenticator, AuthenticatorMiddleware, TokenService, attach_tokens
 from web.spec import Contract
 from web.validation import VALIDATORS
 
@@ -39,7 +39,6 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     configure_logging(settings)
     contract = contract or Contract.load()
     database = Database(create_db_engine(settings))
-    tokens = TokenService.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
@@ -61,9 +60,6 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
         # The spec documents are served as written by ContractDocumentsMiddleware, not rebuilt per API.
         ui = SwaggerUIOptions(serve_spec=False, swagger_ui=is_main, swagger_ui_path="/ui")
         app.add_api(document, base_path=base_path, swagger_ui_options=ui)
-    attach_settings(app.app, settings)
-    attach_tokens(app.app, tokens)
-    database.init_app(app.app)
     register_error_handlers(app)
 
     # Outermost first: every response, errors included, passes through all of these.
@@ -83,14 +79,8 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
         )
     app.add_middleware(BodyLimitMiddleware, position=before_errors, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ContractDocumentsMiddleware, position=before_errors, contract=contract)
-    # The spec's token check runs in the ASGI layer, outside Flask: it finds what it needs in the scope.
-    external = (
-        ExternalIdp(settings.jwt_issuer, settings.jwt_audience, settings.jwt_jwks_uri)
-        if settings.external_idp_enabled
-        else None
-    )
-    authenticator = Authenticator(tokens, database, external)
-    app.add_middleware(AuthenticatorMiddleware, position=before_errors, authenticator=authenticator)
+    # Handlers find the app's services in Flask; the spec's security functions, outside Flask, in the scope.
+    attach(app, AppServices(settings, database, TokenService.from_settings(settings)))
     app.add_middleware(MethodGuardMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, contract=contract)
     app.add_middleware(RoutedOnlyMiddleware, position=MiddlewarePosition.BEFORE_SECURITY)
     return app

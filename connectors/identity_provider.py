@@ -2,7 +2,7 @@
 
 Verified against the provider's JWKS, which is cached and fetched again (once) when a token names a key
 we do not have; `iss`, `aud` and `exp` are enforced and the algorithm is pinned to asymmetric ones.
-Callers run on a worker thread (web.security.Authenticator), so the HTTP fetch blocks no event loop.
+Callers run on a worker thread (web.security), so the HTTP fetch blocks no event loop.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
+
+from connectors import http
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +84,11 @@ class ExternalIdp:
                 self._attempted_at = now
                 self._refreshed_at = now if refresh else self._refreshed_at
                 try:
-                    response = httpx.get(self.jwks_uri, timeout=self.timeout)
+                    with http.client(self.timeout) as client:
+                        response = client.get(self.jwks_uri)
                     response.raise_for_status()
                     self._keys = KeySet.import_key_set(response.json())
-                except (httpx.HTTPError, ValueError, JoseError) as error:
+                except (http.HTTPError, ValueError, JoseError) as error:
                     log.warning("could not fetch the identity provider's keys: %s", type(error).__name__)
             return self._keys
 

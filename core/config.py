@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import flask
 from cryptography.fernet import Fernet
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -237,18 +236,6 @@ def describe_errors(error: ValidationError) -> str:
         else:
             lines.append(f"  {message}")
     return "Invalid configuration; the service did not start:\n" + "\n".join(lines)
-
-
-_EXTENSION = "switchboard.settings"
-
-
-def attach_settings(app: flask.Flask, settings: Settings) -> None:
-    app.extensions[_EXTENSION] = settings
-
-
-def current_settings() -> Settings:
-    """The settings of the app serving the current request."""
-    return flask.current_app.extensions[_EXTENSION]  # type: ignore[no-any-return]
 
 
 def load_settings_or_exit() -> Settings:

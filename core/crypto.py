@@ -11,20 +11,15 @@ The same keys also yield purpose-bound keys (HKDF) for short-lived secrets such 
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-import flask
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from core.config import Settings, current_settings
-
-_EXTENSION = "switchboard.cipher"
-_building = threading.Lock()
+from core.config import Settings
 
 
 class CannotDecrypt(Exception):
@@ -86,13 +81,3 @@ def _development_key(path: Path) -> str:
         finally:
             draft.unlink()
     return path.read_text().strip()
-
-
-def data_cipher() -> Cipher:
-    """The cipher of the app serving the current request (built on first use)."""
-    extensions = flask.current_app.extensions
-    if _EXTENSION not in extensions:
-        with _building:
-            if _EXTENSION not in extensions:
-                extensions[_EXTENSION] = Cipher.from_settings(current_settings())
-    return extensions[_EXTENSION]  # type: ignore[no-any-return]

@@ -1,14 +1,17 @@
-"""The database: one engine per process, one session per request, one commit at the request boundary.
+"""The database: one engine per process, its sessions, the migrations this code knows, and the two
+sanctioned exceptions to "one commit at the request boundary" (web/context.py owns that boundary).
 
-Handlers and models call `session()`; they never commit. When the handler returned a success, the
-request boundary commits; when it failed (an exception or an error status) it rolls back. A commit
-that fails raises, and the error registry answers with a problem (503 when the database is
-unavailable), never with the 2xx the handler meant to send.
+- `outliving(session)`: a write that must hold although the request then fails (a refused sign-in, the
+  revocation of a stolen refresh token's family, an idempotency claim) runs in a transaction of its own.
+- `commit_early(session)`: before a call to an outside system, the request's transaction ends, so no
+  pooled connection or row lock waits on that system. After it, the request writes in a new transaction.
 """
 
 from __future__ import annotations
 
-import flask
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -17,8 +20,6 @@ from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import PROJECT_ROOT, Settings
-
-_EXTENSION = "switchboard.db"
 
 
 def create_db_engine(settings: Settings) -> Engine:
@@ -62,11 +63,6 @@ class Database:
         self.migrations = ScriptDirectory(str(PROJECT_ROOT / "migrations"))
         self.head_revision = self.migrations.get_current_head()
 
-    def init_app(self, app: flask.Flask) -> None:
-        app.extensions[_EXTENSION] = self
-        app.after_request(_finish_unit_of_work)
-        app.teardown_request(_close_session)
-
     def schema_revision(self) -> str | None:
         """The revision the database is at; raises if the database does not answer."""
         with self.engine.connect() as connection:
@@ -93,28 +89,14 @@ class Database:
         self.engine.dispose()
 
 
-def database() -> Database:
-    return flask.current_app.extensions[_EXTENSION]  # type: ignore[no-any-return]
+@contextmanager
+def outliving(session: Session) -> Iterator[Session]:
+    """A transaction of its own on `session`'s database, committed when the block ends: for a write that
+    must hold even though the request then answers with an error."""
+    with Session(session.get_bind()) as own, own.begin():
+        yield own
 
 
-def session() -> Session:
-    """The current request's session, opened on first use."""
-    if "db_session" not in flask.g:
-        flask.g.db_session = database().sessions()
-    return flask.g.db_session  # type: ignore[no-any-return]
-
-
-def _finish_unit_of_work(response: flask.Response) -> flask.Response:
-    db_session: Session | None = flask.g.get("db_session")
-    if db_session is not None:
-        if response.status_code < 400:
-            db_session.commit()
-        else:
-            db_session.rollback()
-    return response
-
-
-def _close_session(_exc: BaseException | None) -> None:
-    db_session: Session | None = flask.g.pop("db_session", None)
-    if db_session is not None:
-        db_session.close()  # rolls back whatever was not committed
+def commit_early(session: Session) -> None:
+    """Commits the request's work so far, before a call to an outside system (see the module's docstring)."""
+    session.commit()

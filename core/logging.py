@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 
 from core.config import Settings
 
-# Set by RequestIdMiddleware; a2wsgi copies the context into handler threads, so it is seen there too.
+# What the current request is, set by web.middleware.RequestIdMiddleware; a2wsgi copies the context into
+# handler threads, so logs, problem bodies and the audit log see them there too.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+client_ip_var: ContextVar[str | None] = ContextVar("client_ip", default=None)
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and is logged as a field.
 # (uvicorn adds `color_message`, a copy of the message with terminal colours.)

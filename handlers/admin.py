@@ -6,9 +6,9 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from core.db import session
 from models import Job, JobStatus
 from schemas.job import job_list_schema, job_schema
+from web.context import session
 from web.responses import JSON, Response
 
 

@@ -6,12 +6,12 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from core.db import session
 from core.tenancy import Caller
 from models import ApiKey
 from models.api_key import ROTATION_GRACE
 from schemas.api_key import api_key_list_schema, api_key_schema, dump_with_secret
 from services import audit
+from web.context import session
 from web.idempotency import idempotent
 from web.responses import JSON, JSON_NO_STORE, Response
 from web.validation import utc_instant

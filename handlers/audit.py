@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.db import session
 from core.tenancy import Caller
 from models import AuditEvent
 from schemas.audit import audit_event_list_schema
+from web.context import session
 from web.responses import JSON, Response
 from web.validation import utc_instant
 

@@ -7,27 +7,23 @@ from typing import Any
 
 import flask
 
-from core.config import current_settings
-from core.db import session
 from models import AuthSession
 from schemas.auth_session import dump_sessions
 from schemas.user import user_schema
 from services import accounts, audit
+from web.context import session, settings, tokens
 from web.responses import JSON, JSON_NO_STORE, Response
-from web.security import tokens
 
 
 def register_user(body: dict[str, Any]) -> Response:
-    user = accounts.register(
-        session(), current_settings(), email=body["email"], password=body["password"], name=body["name"]
-    )
+    user = accounts.register(session(), settings(), email=body["email"], password=body["password"], name=body["name"])
     return user_schema.dump(user), 201, {**JSON, "Location": "/api/v1/users/me"}
 
 
 def login(body: dict[str, Any]) -> Response:
     pair = accounts.sign_in(
         session(),
-        current_settings(),
+        settings(),
         tokens(),
         email=body["email"],
         password=body["password"],
@@ -67,12 +63,12 @@ def verify_email(body: dict[str, Any]) -> Response:
 
 
 def resend_verification_email(user: str) -> Response:
-    accounts.resend_verification(session(), current_settings(), user)
+    accounts.resend_verification(session(), settings(), user)
     return None, 202, {}
 
 
 def forgot_password(body: dict[str, Any]) -> Response:
-    accounts.request_password_reset(session(), current_settings(), body["email"])
+    accounts.request_password_reset(session(), settings(), body["email"])
     return None, 202, {}
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import flask
 
-from core.db import session
 from core.tenancy import Caller
 from models import Business
 from schemas.business import business_schema
 from services import audit
+from web.context import session
 from web.idempotency import idempotent
 from web.responses import JSON, Response
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from core.db import session
 from models import Country, ExternalPlan
 from schemas.catalog import country_list_schema, plan_list_schema, plan_schema
+from web.context import session
 from web.responses import JSON, Response
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from core.config import current_settings
-from core.db import database
 from services.health import readiness, service_health
+from web.context import database, settings
 from web.responses import JSON, Response
 
 
@@ -17,4 +16,4 @@ def get_readiness() -> Response:
 
 
 def get_health() -> Response:
-    return service_health(database(), dead_jobs_alert=current_settings().job_dead_alert_threshold), 200, JSON
+    return service_health(database(), dead_jobs_alert=settings().job_dead_alert_threshold), 200, JSON

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.config import current_settings
-from core.db import session
 from core.tenancy import Caller
 from models import CalendarConnection
 from services import calendar
+from web.context import services, session
 from web.responses import JSON, Response
 
 
 def start_google_calendar_connection(token_info: dict[str, Any]) -> Response:
-    google = calendar.google_calendar()
+    google = services().google
     if google is None:
         return calendar.NOT_CONFIGURED, 200, JSON
     caller = Caller.of(token_info)
@@ -23,10 +22,10 @@ def start_google_calendar_connection(token_info: dict[str, Any]) -> Response:
 def complete_google_calendar_connection(
     state: str, code: str | None = None, error: str | None = None, scope: str | None = None
 ) -> Response:
-    outcome = calendar.complete(session(), state=state, code=code, error=error)
-    settings = current_settings()
-    if settings.frontend_url_configured:
-        return _redirect(outcome.frontend_location(settings.frontend_url))
+    app = services()
+    outcome = calendar.complete(session(), app.google, app.cipher, state=state, code=code, error=error)
+    if app.settings.frontend_url_configured:
+        return _redirect(outcome.frontend_location(app.settings.frontend_url))
     return outcome.body(), 200, JSON
 
 
@@ -36,7 +35,8 @@ def get_google_calendar(token_info: dict[str, Any]) -> Response:
 
 
 def disconnect_google_calendar(token_info: dict[str, Any]) -> Response:
-    calendar.disconnect(session(), Caller.of(token_info))
+    app = services()
+    calendar.disconnect(session(), app.google, app.cipher, Caller.of(token_info))
     return None, 204, {}
 
 

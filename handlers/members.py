@@ -5,12 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from core.config import current_settings
-from core.db import session
 from core.tenancy import Caller
 from models import Invitation, Membership, Role, User
 from schemas.business import invitation_list_schema, invitation_schema, member_list_schema, member_schema
 from services import audit, invitations
+from web.context import session, settings
 from web.idempotency import idempotent
 from web.responses import JSON, Response
 
@@ -52,9 +51,7 @@ def list_invitations(token_info: dict[str, Any], limit: int, cursor: str | None 
 def create_invitation(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
     caller = Caller.of(token_info)
     inviter = Membership.get(session(), caller.business, caller.person)
-    invitation = invitations.invite(
-        session(), current_settings(), inviter, email=body["email"], role=Role(body["role"])
-    )
+    invitation = invitations.invite(session(), settings(), inviter, email=body["email"], role=Role(body["role"]))
     audit.record(
         session(), "member.invited", caller=caller, target=("invitation", invitation.id), changes=invitation.describe()
     )

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from core.db import session
 from core.tenancy import Caller
 from models import Business, PhoneNumber
 from schemas.phone_number import phone_number_list_schema, phone_number_schema
 from services import audit
+from web.context import session
 from web.idempotency import idempotent
 from web.responses import JSON, Response
 

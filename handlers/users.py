@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from core.config import current_settings
-from core.db import session
 from models import User
 from schemas.user import user_schema
 from services import accounts
+from web.context import session, settings
 from web.responses import JSON, Response
 
 
@@ -25,5 +24,5 @@ def update_current_user(user: str, body: dict[str, Any]) -> Response:
 
 def change_password(user: str, token_info: dict[str, Any], body: dict[str, Any]) -> Response:
     current, new = body["currentPassword"], body["newPassword"]
-    accounts.change_password(session(), current_settings(), user, token_info["sid"], current=current, new=new)
+    accounts.change_password(session(), settings(), user, token_info["sid"], current=current, new=new)
     return None, 204, {}

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import DateTime, ForeignKey, String, select, update
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, joinedload, mapped_column, relationship
 
+from core.db import outliving
 from core.errors import ApiError, NotFound
 from core.pagination import Page, paginate
 from core.tokens import digest, new_token
@@ -89,9 +90,8 @@ class AuthSession(Base):
     @classmethod
     def revoke_now(cls, session: Session, session_id: uuid.UUID) -> None:
         """Revokes in a transaction of its own: it must hold even though the request answers with an error."""
-        with Session(session.get_bind()) as own:
+        with outliving(session) as own:
             own.execute(update(cls).where(cls.id == session_id, cls.revoked_at.is_(None)).values(revoked_at=utcnow()))
-            own.commit()
 
     def revoke(self) -> None:
         if self.revoked_at is None:

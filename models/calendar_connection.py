@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,24 +11,11 @@ from sqlalchemy import DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.crypto import CannotDecrypt, Cipher
+from core.tokens import GrantedTokens
 from models.base import Base, utcnow
 from models.business import Business
 
 PROVIDER = "google"
-
-
-@dataclass(frozen=True)
-class GrantedTokens:
-    """What the provider granted: kept only encrypted (never logged, never audited)."""
-
-    access_token: str
-    refresh_token: str | None
-    expires_at: datetime | None
-    scope: str | None
-    account_email: str | None
-
-    def __repr__(self) -> str:
-        return f"GrantedTokens(account_email={self.account_email!r}, scope={self.scope!r})"
 
 
 class CalendarConnection(Base):

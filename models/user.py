@@ -11,6 +11,7 @@ from sqlalchemy import Boolean, DateTime, Integer, String, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
+from core.db import outliving
 from core.errors import ApiError
 from core.passwords import check_policy, hash_password, needs_rehash, verify_password
 from models.base import Base, utcnow
@@ -139,14 +140,13 @@ class User(Base):
         are taken one at a time (none slips past the limit) and a failure stays counted although the
         request itself answers with an error and rolls back.
         """
-        with Session(session.get_bind()) as own:
-            with own.begin():
-                user = own.scalar(select(cls).where(cls.email == normalise_email(email)).with_for_update())
-                correct = verify_password(user.password_hash if user else None, password)
-                refusal = user.judge_attempt(correct, max_failures, lockout) if user else InvalidCredentials()
-                user_id = user.id if user else None
-            if refusal is not None or user_id is None:
-                raise refusal or InvalidCredentials()
+        with outliving(session) as own:
+            user = own.scalar(select(cls).where(cls.email == normalise_email(email)).with_for_update())
+            correct = verify_password(user.password_hash if user else None, password)
+            refusal = user.judge_attempt(correct, max_failures, lockout) if user else InvalidCredentials()
+            user_id = user.id if user else None
+        if refusal is not None or user_id is None:
+            raise refusal or InvalidCredentials()
         user = session.get_one(cls, user_id)
         if user.password_hash and needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)

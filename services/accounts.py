@@ -10,15 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.config import Settings
+from core.tokens import TokenService
 from models import AuthSession, TokenPurpose, User, UserToken
 from models.user import AccountLocked, CurrentPasswordIncorrect, InvalidCredentials, normalise_email
 from services import audit
 from services.mail import queue_email
-from web.security import TokenService
 
 
 def token_pair(tokens: TokenService, user: User, auth_session: AuthSession, refresh_token: str) -> dict[str, Any]:
-    access_token, expires_in = tokens.issue(user, auth_session)
+    access_token, expires_in = tokens.issue(user.id, auth_session.id)
     return {"accessToken": access_token, "refreshToken": refresh_token, "tokenType": "Bearer", "expiresIn": expires_in}
 
 

@@ -1,23 +1,20 @@
 """Writing the audit log. Events go into the request's transaction, so they exist exactly when the change
-does; `record_now` commits on its own for events of requests that fail (a refused sign-in)."""
+does; `record_now` commits on its own (core.db.outliving) for events of requests that fail (a refused
+sign-in). The request id and the caller's address come from the request context (core.logging)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-import flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.logging import request_id_var
+from core.db import outliving
+from core.logging import client_ip_var, request_id_var
 from core.tenancy import Caller
 from models.audit import AuditEvent
 from models.business import Membership
-
-
-def _client_ip() -> str | None:
-    return flask.request.remote_addr if flask.has_request_context() else None
 
 
 def record(
@@ -45,7 +42,7 @@ def record(
             action=action,
             target_type=target[0] if target else None,
             target_id=str(target[1]) if target else None,
-            ip_address=_client_ip(),
+            ip_address=client_ip_var.get(),
             request_id=request_id_var.get(),
             changes=changes or None,
         )
@@ -54,5 +51,5 @@ def record(
 
 def record_now(session: Session, action: str, **details: Any) -> None:
     """Like `record`, in a transaction of its own that commits although the request then fails."""
-    with Session(session.get_bind()) as own, own.begin():
+    with outliving(session) as own:
         record(own, action, **details)

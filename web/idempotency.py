@@ -9,7 +9,7 @@ The operation declares `#/components/parameters/IdempotencyKey` (its description
 1. It claims the key: it inserts a record with no status, in a transaction of its own that commits
    before the handler runs, so a concurrent duplicate finds it (409 `idempotency_key_in_progress`).
 2. It runs the handler. On a 2xx it writes status, headers and body into the record in the request's
-   own session (`core.db.session()`), so the stored response commits if and only if the handler's
+   own session (`web.context.session()`), so the stored response commits if and only if the handler's
    writes do. On an exception or a status other than 2xx it deletes the claim (own transaction), so
    the client can retry with the same key.
 3. A later request with the same key and the same fingerprint (method, path, query, canonical JSON
@@ -44,11 +44,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core.db import database, session
+from core.db import outliving
 from core.errors import ApiError
 from core.tenancy import Caller
 from models.base import utcnow
 from models.idempotency import IdempotencyRecord
+from web.context import session
 from web.responses import Response
 
 log = logging.getLogger(__name__)
@@ -208,18 +209,17 @@ class _Claim:
         )
 
     def release(self) -> None:
-        with database().sessions.begin() as own:
+        with outliving(session()) as own:
             own.execute(delete(IdempotencyRecord).where(self._is_ours()).execution_options(synchronize_session=False))
 
 
 def _claim(scope: str, key: str, fingerprint: str) -> _Claim | _Stored:
-    sessions = database().sessions
     # The loop ends: each pass either claims, or finds a record, or saw one vanish (released or purged)
     # between its INSERT and its SELECT, which a retry resolves.
     for _attempt in range(5):
         now = utcnow()
         try:
-            with sessions.begin() as own:
+            with outliving(session()) as own:
                 record = IdempotencyRecord(
                     caller=scope,
                     key=key,
@@ -234,7 +234,7 @@ def _claim(scope: str, key: str, fingerprint: str) -> _Claim | _Stored:
                 return _Claim(record.id, now)
         except IntegrityError:
             pass
-        with sessions.begin() as own:
+        with outliving(session()) as own:
             found = own.scalar(
                 select(IdempotencyRecord).where(IdempotencyRecord.caller == scope, IdempotencyRecord.key == key)
             )

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.errors import ApiError, CorsRejected, MalformedRequest, MethodNotAllowed, NotFound, PayloadTooLarge
-from core.logging import request_id_var
+from core.logging import client_ip_var, request_id_var
 from web.spec import Contract
 
 access_log = logging.getLogger("switchboard.access")
@@ -33,7 +33,8 @@ async def _send_problem(error: ApiError, scope: Scope, receive: Receive, send: S
 
 
 class RequestIdMiddleware:
-    """Keeps the caller's X-Request-ID if it is sane, else makes one; echoes it and exposes it to logs."""
+    """Keeps the caller's X-Request-ID if it is sane, else makes one; echoes it and exposes it (and the
+    caller's address) to logs and the audit log."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -50,9 +51,12 @@ class RequestIdMiddleware:
             await send(message)
 
         token = request_id_var.set(request_id)
+        client = scope.get("client")
+        ip_token = client_ip_var.set(client[0] if client else None)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            client_ip_var.reset(ip_token)
             request_id_var.reset(token)
 
 

@@ -14,7 +14,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from core.config import current_settings
 from models import Job
 from models.base import utcnow
 from models.idempotency import IdempotencyRecord
@@ -22,8 +21,8 @@ from services import accounts
 from tests.factories import PASSWORD, make_country, make_user
 from tests.integration.probe import probe as probe_handlers
 from tests.sign_in import bearer
+from web.context import settings, tokens
 from web.idempotency import STALE_CLAIM_AFTER
-from web.security import tokens
 
 THINGS = "/api/v1/probe/things"
 
@@ -44,7 +43,7 @@ def signed_in(probe_app: FlaskApp, db: Session) -> dict[str, str]:
     db.commit()  # the password check reads the user in a transaction of its own
     with probe_app.app.app_context():
         pair = accounts.sign_in(
-            db, current_settings(), tokens(), email=user.email, password=PASSWORD, user_agent=None, ip_address=None
+            db, settings(), tokens(), email=user.email, password=PASSWORD, user_agent=None, ip_address=None
         )
     db.commit()
     return bearer(pair["accessToken"])

@@ -5,8 +5,9 @@ import json
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 
-from core.errors import ApiError, DatabaseUnavailable, NotFound, ValidationFailed, as_api_error
+from core.errors import ApiError, DatabaseUnavailable, NotFound, ValidationFailed
 from core.logging import request_id_var
+from web.errors import as_api_error
 
 
 def test_a_problem_carries_code_title_and_the_request_id() -> None:

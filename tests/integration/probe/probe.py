@@ -6,9 +6,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.db import session
 from core.errors import ApiError, ValidationFailed
 from models import Country, Job
+from web.context import session
 from web.idempotency import idempotent
 from web.responses import JSON, Response
 

@@ -1,0 +1,121 @@
+"""The request context: how handlers and the web layer reach the app's services, one way.
+
+`create_app` builds one `AppServices` and `attach`es it: to Flask, where handlers read it (`services()`
+and the shortcuts below), and to every ASGI scope, where the spec's security functions, which Connexion
+runs outside Flask, read the same object (`of_request`). Nothing below web/ reaches for it: services,
+models and connectors get what they need as arguments.
+
+It also owns the unit of work: one session per request (`session()`), committed at the request boundary
+when the handler succeeded and rolled back when it failed. A commit that fails raises, and the error
+registry answers with a problem (503 when the database is unavailable), never with the 2xx the handler
+meant to send. The only other commits are core.db's `outliving` and `commit_early`.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import flask
+from connexion import FlaskApp
+from connexion.lifecycle import ConnexionRequest
+from connexion.middleware import MiddlewarePosition
+from sqlalchemy.orm import Session
+
+from connectors.google_oauth import GoogleCalendar
+from connectors.identity_provider import ExternalIdp
+from core.config import Settings
+from core.crypto import Cipher
+from core.db import Database
+from core.tokens import TokenService
+
+_KEY = "switchboard"
+
+
+class AppServices:
+    """What one app serves with, built once from its settings; the cipher and Google client on first use."""
+
+    def __init__(self, settings: Settings, database: Database, tokens: TokenService) -> None:
+        self.settings = settings
+        self.database = database
+        self.tokens = tokens
+        self.identity_provider = (
+            ExternalIdp(settings.jwt_issuer, settings.jwt_audience, settings.jwt_jwks_uri)
+            if settings.external_idp_enabled
+            else None
+        )
+
+    @cached_property
+    def cipher(self) -> Cipher:
+        return Cipher.from_settings(self.settings)  # outside production it may write a development key
+
+    @cached_property
+    def google(self) -> GoogleCalendar | None:
+        """The Google Calendar client; None when Google is not configured."""
+        if not self.settings.google_calendar_enabled:
+            return None
+        return GoogleCalendar.from_settings(self.settings, self.cipher)
+
+
+def attach(app: FlaskApp, app_services: AppServices) -> None:
+    """Makes `app_services` the app's, in Flask and in the ASGI scope, and installs the unit of work."""
+    app.app.extensions[_KEY] = app_services
+    app.app.after_request(_finish_unit_of_work)
+    app.app.teardown_request(_close_session)
+    app.add_middleware(_InScope, position=MiddlewarePosition.BEFORE_EXCEPTION, app_services=app_services)
+
+
+class _InScope:
+    def __init__(self, app: Any, *, app_services: AppServices) -> None:
+        self.app = app
+        self.app_services = app_services
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})[_KEY] = self.app_services
+        await self.app(scope, receive, send)
+
+
+def of_request(request: ConnexionRequest) -> AppServices:
+    """The app's services, for code that runs in the ASGI layer (the security functions)."""
+    return request.scope["state"][_KEY]  # type: ignore[no-any-return]
+
+
+def services() -> AppServices:
+    """The services of the app serving the current request."""
+    return flask.current_app.extensions[_KEY]  # type: ignore[no-any-return]
+
+
+def settings() -> Settings:
+    return services().settings
+
+
+def database() -> Database:
+    return services().database
+
+
+def tokens() -> TokenService:
+    return services().tokens
+
+
+def session() -> Session:
+    """The current request's session, opened on first use."""
+    if "db_session" not in flask.g:
+        flask.g.db_session = services().database.sessions()
+    return flask.g.db_session  # type: ignore[no-any-return]
+
+
+def _finish_unit_of_work(response: flask.Response) -> flask.Response:
+    db_session: Session | None = flask.g.get("db_session")
+    if db_session is not None:
+        if response.status_code < 400:
+            db_session.commit()
+        else:
+            db_session.rollback()
+    return response
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    db_session: Session | None = flask.g.pop("db_session", None)
+    if db_session is not None:
+        db_session.close()  # rolls back whatever was not committed

@@ -11,7 +11,7 @@ DB := $(EMBEDDED_DB) run --
 RELEASE := $(BIN)/alembic upgrade head && $(BIN)/python -m cli.catalog
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev worker create-staff migrate load-catalog psql test lint fmt typecheck spec-check pytest fuzz e2e bench clean
+.PHONY: help install run dev worker create-staff migrate migration load-catalog psql test lint fmt typecheck spec-check pytest fuzz e2e bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -36,6 +36,10 @@ worker: $(INSTALLED) ## One more background-job worker (make run starts one); ru
 migrate: $(INSTALLED) ## Apply migrations to DATABASE_URL (default: the embedded PostgreSQL)
 	$(DB) $(BIN)/alembic upgrade head
 
+migration: $(INSTALLED) ## Write the next migration from the models' difference to the database: make migration MSG="add widgets"
+	@test -n "$(MSG)" || { echo 'usage: make migration MSG="what it changes"' >&2; exit 2; }
+	$(DB) bash -c '$(BIN)/alembic upgrade head && $(BIN)/alembic revision --autogenerate -m "$(MSG)" --rev-id "$$(printf %04d $$(( $$(ls migrations/versions | grep -c "^[0-9]") + 1 )))"'
+
 load-catalog: $(INSTALLED) ## Migrate, then load data/catalog.yaml into the database (idempotent)
 	$(DB) bash -c '$(RELEASE)'
 
@@ -49,9 +53,10 @@ psql: $(INSTALLED) ## A psql shell on DATABASE_URL (default: the embedded Postgr
 test: $(INSTALLED) ## Everything CI runs (lint, types, spec, pytest, live fuzz, e2e) on a throwaway PostgreSQL
 	@scripts/with-postgres scripts/test-all
 
-lint: $(INSTALLED) ## ruff lint and format check
+lint: $(INSTALLED) ## ruff lint and format check; the import rules (import-linter contracts in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 fmt: $(INSTALLED) ## Format and fix what ruff can
 	$(BIN)/ruff format .

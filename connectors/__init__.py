@@ -1,1 +1,2 @@
-"""Clients of outside systems (SMTP, Google OAuth, ...): timeouts, retries, typed results. None yet."""
+"""Clients of outside systems (SMTP, Google OAuth, an identity provider's JWKS), over one HTTP setup
+(http.py): timeouts, retries, and their failures as our errors. They import only core."""

@@ -1,3 +1,5 @@
-"""Cross-cutting parts: configuration, database, errors, middleware, logging."""
+"""The framework-free base every other folder stands on; it imports nothing of ours (pyproject.toml's
+import contracts): configuration, database, domain errors, logging, pagination, crypto, passwords, tokens,
+phone numbers and the caller."""
 
 __version__ = "0.1.0"  # equals info.version of openapi/openapi.yaml (a unit test holds them together)

@@ -10,7 +10,7 @@ import flask
 from models import AuthSession
 from schemas.auth_session import dump_sessions
 from schemas.user import user_schema
-from services import accounts, audit
+from services import accounts
 from web.context import session, settings, tokens
 from web.responses import JSON, JSON_NO_STORE, Response
 
@@ -52,8 +52,7 @@ def list_sessions(user: str, token_info: dict[str, Any], limit: int, cursor: str
 
 
 def revoke_session(user: str, session_id: str) -> Response:
-    AuthSession.get_own(session(), uuid.UUID(session_id), uuid.UUID(user)).revoke()
-    audit.record(session(), "auth.session_revoked", user_id=uuid.UUID(user), target=("session", session_id))
+    accounts.revoke_session(session(), user, session_id)
     return None, 204, {}
 
 

@@ -9,24 +9,19 @@ import flask
 from core.tenancy import Caller
 from models import Business
 from schemas.business import business_schema
-from services import audit
+from services import business
 from web.context import session
 from web.idempotency import idempotent
 from web.responses import JSON, Response
 
 
-def _represent(business: Business, status: int = 200, **headers: str) -> Response:
-    return business_schema.dump(business), status, {**JSON, "ETag": business.etag, **headers}
+def _represent(found: Business, status: int = 200, **headers: str) -> Response:
+    return business_schema.dump(found), status, {**JSON, "ETag": found.etag, **headers}
 
 
 @idempotent
 def create_business(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
-    caller = Caller.of(token_info)
-    business = Business.create(session(), caller.person, body)
-    audit.record(
-        session(), "business.created", caller=caller, business_id=business.id, target=("business", business.id)
-    )
-    return _represent(business, 201, Location="/api/v1/business/me")
+    return _represent(business.create(session(), Caller.of(token_info), body), 201, Location="/api/v1/business/me")
 
 
 def get_business(token_info: dict[str, Any]) -> Response:
@@ -43,10 +38,4 @@ def update_business(token_info: dict[str, Any], body: dict[str, Any]) -> Respons
 
 def _save(caller: Caller, settings: dict[str, Any]) -> Response:
     """PUT and PATCH differ only in what the spec requires of the body."""
-    business = Business.get(session(), caller.business, for_update=True)
-    business.require_etag(flask.request.headers.get("If-Match"))
-    changes = business.apply(session(), settings)
-    if changes:
-        audit.record(session(), "business.updated", caller=caller, target=("business", business.id), changes=changes)
-        session().flush()
-    return _represent(business)
+    return _represent(business.update(session(), caller, settings, if_match=flask.request.headers.get("If-Match")))

@@ -6,9 +6,9 @@ import uuid
 from typing import Any
 
 from core.tenancy import Caller
-from models import Invitation, Membership, Role, User
+from models import Invitation, Membership, Role
 from schemas.business import invitation_list_schema, invitation_schema, member_list_schema, member_schema
-from services import audit, invitations
+from services import invitations, members
 from web.context import session, settings
 from web.idempotency import idempotent
 from web.responses import JSON, Response
@@ -20,25 +20,12 @@ def list_members(token_info: dict[str, Any], limit: int, cursor: str | None = No
 
 
 def update_member(token_info: dict[str, Any], user_id: str, body: dict[str, Any]) -> Response:
-    caller = Caller.of(token_info)
-    actor, member = Membership.for_change(session(), caller.business, caller.person, uuid.UUID(user_id))
-    changes = member.change_role(session(), Role(body["role"]), by=actor.role)
-    if changes:
-        audit.record(session(), "member.role_changed", caller=caller, target=("user", member.user_id), changes=changes)
+    member = members.change_role(session(), Caller.of(token_info), uuid.UUID(user_id), Role(body["role"]))
     return member_schema.dump(member), 200, JSON
 
 
 def remove_member(token_info: dict[str, Any], user_id: str) -> Response:
-    caller = Caller.of(token_info)
-    actor, member = Membership.for_change(session(), caller.business, caller.person, uuid.UUID(user_id))
-    member.remove(session(), by=actor.role)
-    audit.record(
-        session(),
-        "member.removed",
-        caller=caller,
-        target=("user", member.user_id),
-        changes={"role": [member.role, None]},
-    )
+    members.remove(session(), Caller.of(token_info), uuid.UUID(user_id))
     return None, 204, {}
 
 
@@ -49,31 +36,17 @@ def list_invitations(token_info: dict[str, Any], limit: int, cursor: str | None 
 
 @idempotent
 def create_invitation(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
-    caller = Caller.of(token_info)
-    inviter = Membership.get(session(), caller.business, caller.person)
-    invitation = invitations.invite(session(), settings(), inviter, email=body["email"], role=Role(body["role"]))
-    audit.record(
-        session(), "member.invited", caller=caller, target=("invitation", invitation.id), changes=invitation.describe()
+    invitation = invitations.invite(
+        session(), settings(), Caller.of(token_info), email=body["email"], role=Role(body["role"])
     )
     return invitation_schema.dump(invitation), 201, {**JSON, "Location": "/api/v1/business/me/invitations"}
 
 
 def accept_invitation(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
-    caller = Caller.of(token_info)
-    membership = Invitation.accept(session(), body["token"], session().get_one(User, caller.person))
-    audit.record(
-        session(),
-        "member.added",
-        caller=caller,
-        business_id=membership.business_id,
-        target=("user", membership.user_id),
-        changes={"role": [None, membership.role]},
-    )
+    membership = invitations.accept(session(), Caller.of(token_info), body["token"])
     return member_schema.dump(membership), 200, JSON
 
 
 def revoke_invitation(token_info: dict[str, Any], invitation_id: str) -> Response:
-    caller = Caller.of(token_info)
-    invitation = Invitation.revoke(session(), caller.business, uuid.UUID(invitation_id))
-    audit.record(session(), "member.invitation_revoked", caller=caller, target=("invitation", invitation.id))
+    invitations.revoke(session(), Caller.of(token_info), uuid.UUID(invitation_id))
     return None, 204, {}

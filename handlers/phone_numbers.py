@@ -6,9 +6,9 @@ import uuid
 from typing import Any
 
 from core.tenancy import Caller
-from models import Business, PhoneNumber
+from models import PhoneNumber
 from schemas.phone_number import phone_number_list_schema, phone_number_schema
-from services import audit
+from services import phone_numbers
 from web.context import session
 from web.idempotency import idempotent
 from web.responses import JSON, Response
@@ -28,21 +28,13 @@ def list_phone_numbers(
 
 @idempotent
 def create_phone_number(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
-    caller = Caller.of(token_info)
-    number = PhoneNumber.add(
+    number = phone_numbers.add(
         session(),
-        caller.business,
+        Caller.of(token_info),
         e164=body["e164"],
         plan_id=uuid.UUID(body["planId"]),
         label=body["label"],
         forward_to=body.get("forwardTo"),
-    )
-    audit.record(
-        session(),
-        "phone_number.added",
-        caller=caller,
-        target=("phone_number", number.id),
-        changes={"e164": [None, number.e164]},
     )
     return phone_number_schema.dump(number), 201, {**JSON, "Location": f"/api/v1/phone-numbers/{number.id}"}
 
@@ -53,26 +45,10 @@ def get_phone_number(token_info: dict[str, Any], phone_number_id: str) -> Respon
 
 
 def update_phone_number(token_info: dict[str, Any], phone_number_id: str, body: dict[str, Any]) -> Response:
-    caller = Caller.of(token_info)
-    business, number = Business.with_number(session(), caller.business, uuid.UUID(phone_number_id))
-    changes = number.update(body, business)
-    if changes:
-        audit.record(
-            session(), "phone_number.updated", caller=caller, target=("phone_number", number.id), changes=changes
-        )
-        session().flush()
+    number = phone_numbers.update(session(), Caller.of(token_info), uuid.UUID(phone_number_id), body)
     return phone_number_schema.dump(number), 200, JSON
 
 
 def release_phone_number(token_info: dict[str, Any], phone_number_id: str) -> Response:
-    caller = Caller.of(token_info)
-    business, number = Business.with_number(session(), caller.business, uuid.UUID(phone_number_id))
-    number.release(session(), business)
-    audit.record(
-        session(),
-        "phone_number.released",
-        caller=caller,
-        target=("phone_number", number.id),
-        changes={"e164": [number.e164, None]},
-    )
+    phone_numbers.release(session(), Caller.of(token_info), uuid.UUID(phone_number_id))
     return None, 204, {}

@@ -1,4 +1,5 @@
-"""Account flows: registration, signing in and out, email verification, password changes and resets."""
+"""Account flows: registration, signing in and out, ending a session, email verification, password changes and
+resets."""
 
 from __future__ import annotations
 
@@ -53,6 +54,11 @@ def sign_out(session: Session, session_id: str | None) -> None:
     """Ends our session; a token of an external provider has none of ours (sid None): nothing to end."""
     if session_id is not None:
         session.get_one(AuthSession, uuid.UUID(session_id)).revoke()
+
+
+def revoke_session(session: Session, user_id: str, session_id: str) -> None:
+    AuthSession.get_own(session, uuid.UUID(session_id), uuid.UUID(user_id)).revoke()
+    audit.record(session, "auth.session_revoked", user_id=uuid.UUID(user_id), target=("session", session_id))
 
 
 def change_password(

@@ -19,7 +19,7 @@ from models import Base
 
 
 def database_of(app: FlaskApp) -> Database:
-    return app.app.extensions["switchboard.db"]  # type: ignore[no-any-return]
+    return app.app.extensions["switchboard"].database  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 import tests.contract.schemathesis_hooks  # noqa: F401 - registers the hooks
 from services.catalog import read_catalog, sync_catalog
 from tests.conftest import database_of, empty_tables
+from tests.contract.schemathesis_hooks import CURSOR_KEYS
+from web.spec import Contract
 
 
 @pytest.fixture(scope="module")
@@ -35,3 +37,16 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_every_operation_keeps_its_contract(case: Case) -> None:
     case.call_and_validate()
+
+
+def test_every_cursor_paged_operation_has_its_keyset_in_the_hooks() -> None:
+    """A new cursor-paged operation fails here, not late in a fuzz run, until CURSOR_KEYS names its keyset."""
+    document = Contract.load().document
+    paged = {
+        op["operationId"]
+        for item in document["paths"].values()
+        for op in item.values()
+        if isinstance(op, dict) and {"$ref": "#/components/parameters/Cursor"} in op.get("parameters", [])
+    }
+
+    assert paged == set(CURSOR_KEYS)

@@ -9,10 +9,11 @@ from starlette.testclient import TestClient
 
 from models import ApiKey, IdempotencyRecord, Role
 from models.base import utcnow
+from models.business import API_KEY_SCOPES
 from tests.factories import make_business, make_member, make_user
 from tests.sign_in import auth_headers
 
-ALL_KEY_SCOPES = ["business:read", "business:write", "numbers:read", "numbers:write", "audit:read"]
+ALL_KEY_SCOPES = list(API_KEY_SCOPES)
 
 
 def owner(client: TestClient, db: Session) -> dict[str, str]:

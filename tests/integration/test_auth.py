@@ -224,7 +224,7 @@ def test_forged_expired_and_foreign_tokens_are_refused(
     stranger = ECKey.generate_key("P-256", private=True)
     public_jwk = json.dumps(client.get("/.well-known/jwks.json").json()["keys"][0]).encode()
     _, payload, _ = pair["accessToken"].split(".")
-    ours = app.app.extensions["switchboard.tokens"].keys.keys[0]
+    ours = app.app.extensions["switchboard"].tokens.keys.keys[0]
     unsigned = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=") + f".{payload}."
 
     forged = {

@@ -30,10 +30,10 @@ from starlette.testclient import TestClient
 from werkzeug import Request, Response
 
 from app import create_app
+from connectors.google_oauth import CALENDAR_SCOPE, STATE_TTL_SECONDS, GoogleCalendar, PendingGrant
 from core.config import Settings
 from core.crypto import Cipher
 from models import AuditEvent, Business, CalendarConnection, Role, User
-from services.calendar import CALENDAR_SCOPE, STATE_TTL_SECONDS, GoogleCalendar, PendingGrant
 from tests.conftest import database_of
 from tests.factories import make_business, make_member, make_user
 from tests.sign_in import auth_headers

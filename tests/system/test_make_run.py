@@ -18,7 +18,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 from typing import TypeVar
 
-import httpx
+import httpx2
 import pytest
 
 from core.config import PROJECT_ROOT, Settings
@@ -55,16 +55,16 @@ class MakeRun:
     process: subprocess.Popen[bytes]
 
     @property
-    def api(self) -> httpx.Client:
-        return httpx.Client(base_url=f"http://127.0.0.1:{self.port}/api/v1", timeout=10)
+    def api(self) -> httpx2.Client:
+        return httpx2.Client(base_url=f"http://127.0.0.1:{self.port}/api/v1", timeout=10)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
     def ready(self) -> bool | None:
         try:
-            response = httpx.get(f"http://127.0.0.1:{self.port}/health-check/readiness", timeout=1)
-        except httpx.TransportError:
+            response = httpx2.get(f"http://127.0.0.1:{self.port}/health-check/readiness", timeout=1)
+        except httpx2.TransportError:
             response = None
         if self.process.poll() is not None:
             raise AssertionError(f"make run exited with {self.process.returncode}:\n{self.output()[-3000:]}")

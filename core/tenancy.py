@@ -55,3 +55,9 @@ class Caller:
         replay of the first one's response. (A key belongs to one business already.)"""
         kind, identity = self.actor
         return f"{kind}:{identity}" if self.api_key_id else f"{kind}:{identity}:{self.business_id or '-'}"
+
+    @property
+    def person_idempotency_scope(self) -> str:
+        """For an operation that gives the person their business (createBusiness): its retry comes from a
+        person who has one by then, so the business cannot be part of the key's scope."""
+        return f"user:{self.person}"

@@ -19,7 +19,7 @@ def _represent(found: Business, status: int = 200, **headers: str) -> Response:
     return business_schema.dump(found), status, {**JSON, "ETag": found.etag, **headers}
 
 
-@idempotent
+@idempotent(per_person=True)  # a retry comes from the owner of the business the first call created
 def create_business(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
     return _represent(business.create(session(), Caller.of(token_info), body), 201, Location="/api/v1/business/me")
 

@@ -91,28 +91,33 @@ P = ParamSpec("P")
 
 
 @overload
-def idempotent(handler: Callable[P, Response], *, withhold: tuple[str, ...] = ()) -> Callable[P, Response]: ...
+def idempotent(
+    handler: Callable[P, Response], *, withhold: tuple[str, ...] = (), per_person: bool = False
+) -> Callable[P, Response]: ...
 @overload
 def idempotent(
-    handler: None = None, *, withhold: tuple[str, ...] = ()
+    handler: None = None, *, withhold: tuple[str, ...] = (), per_person: bool = False
 ) -> Callable[[Callable[P, Response]], Callable[P, Response]]: ...
-def idempotent(handler: Callable[P, Response] | None = None, *, withhold: tuple[str, ...] = ()) -> Any:
+def idempotent(
+    handler: Callable[P, Response] | None = None, *, withhold: tuple[str, ...] = (), per_person: bool = False
+) -> Any:
     """Makes a handler honour `Idempotency-Key` (see the module's docstring). `@idempotent`, or
     `@idempotent(withhold=("secret",))` to store (and so replay) those top-level body fields as null:
-    a secret shown once is never kept in the clear, not even for a replay.
+    a secret shown once is never kept in the clear, not even for a replay. `per_person=True` scopes keys
+    to the person alone, for an operation that changes the business the person belongs to.
 
     functools.wraps keeps the handler's signature visible to Connexion, which passes only the
     parameters a handler declares (it follows `__wrapped__`).
     """
     if handler is None:
-        return functools.partial(idempotent, withhold=withhold)
+        return functools.partial(idempotent, withhold=withhold, per_person=per_person)
 
     @functools.wraps(handler)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
         key = flask.request.headers.get(HEADER)
         if not key:
             return handler(*args, **kwargs)
-        scope = _caller_scope()
+        scope = _caller_scope(per_person)
         fingerprint = _fingerprint(flask.request)
         outcome = _claim(scope, key, fingerprint)
         if not isinstance(outcome, _Claim):
@@ -149,12 +154,13 @@ def _give_up(claim: _Claim) -> None:
         )
 
 
-def _caller_scope() -> str:
+def _caller_scope(per_person: bool) -> str:
     token_info = context.get("token_info")
     if not token_info:
         # Keys are per caller; an operation nobody signs in to has no caller to scope them to.
         raise RuntimeError("@idempotent needs an operation with security (no token_info in the context)")
-    return Caller.of(token_info).idempotency_scope
+    caller = Caller.of(token_info)
+    return caller.person_idempotency_scope if per_person else caller.idempotency_scope
 
 
 def _fingerprint(request: flask.Request) -> str:

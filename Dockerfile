@@ -5,6 +5,14 @@ WORKDIR /build
 COPY requirements.txt .
 RUN pip wheel --no-cache-dir --wheel-dir /wheels -r requirements.txt
 
+# Docs stage: the API reference served at /api/v1/docs (`make docs`: Redoc, one offline HTML file).
+FROM node:22-slim AS docs
+WORKDIR /build
+COPY redocly.yaml ./
+COPY openapi openapi
+RUN REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --yes @redocly/cli@2.77.0 \
+      build-docs --inlineBundle --output=build/docs/index.html openapi/openapi.yaml
+
 # Runtime stage: no compilers, a non-root user, only what serving needs.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 APP_ENV=production PORT=3001
@@ -23,6 +31,7 @@ COPY --chown=switchboard:switchboard connectors connectors
 COPY --chown=switchboard:switchboard cli cli
 COPY --chown=switchboard:switchboard migrations migrations
 COPY --chown=switchboard:switchboard openapi openapi
+COPY --from=docs --chown=switchboard:switchboard /build/build/docs build/docs
 COPY --chown=switchboard:switchboard data data
 COPY --chown=switchboard:switchboard scripts/docker-entrypoint scripts/wait_ready.py scripts/
 USER switchboard

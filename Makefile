@@ -11,7 +11,7 @@ DB := $(EMBEDDED_DB) run --
 RELEASE := $(BIN)/alembic upgrade head && $(BIN)/python -m cli.catalog
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev worker create-staff migrate migration load-catalog psql test lint fmt typecheck spec-check pytest fuzz e2e bench clean
+.PHONY: help install run dev worker create-staff migrate migration load-catalog psql test lint fmt typecheck spec-check docs pytest fuzz e2e sdk bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -25,9 +25,11 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 install: $(INSTALLED) ## Create .venv with every dependency (the embedded PostgreSQL among them)
 
 run: $(INSTALLED) ## The whole system: embedded PostgreSQL, migrations, catalog, web on PORT (3001) and worker
+	@$(MAKE) -s --no-print-directory docs || echo "$(DOCS_MISSING)" >&2
 	@PATH="$(CURDIR)/$(BIN):$$PATH" $(EMBEDDED_DB) run --lock -- bash -c '$(RELEASE) && exec honcho start'
 
 dev: $(INSTALLED) ## Like run, but only the web server: one process, reloading on code changes
+	@$(MAKE) -s --no-print-directory docs || echo "$(DOCS_MISSING)" >&2
 	@$(EMBEDDED_DB) run --lock -- bash -c '$(RELEASE) && WEB_CONCURRENCY=1 LOG_FORMAT=console exec $(BIN)/gunicorn -c gunicorn.conf.py --reload'
 
 worker: $(INSTALLED) ## One more background-job worker (make run starts one); run several for throughput
@@ -50,7 +52,7 @@ create-staff: $(INSTALLED) ## Give a registered user staff rights (the admin API
 psql: $(INSTALLED) ## A psql shell on DATABASE_URL (default: the embedded PostgreSQL)
 	@$(DB) bash -c 'exec "$$($(BIN)/python -m cli.embedded_db bindir)/psql" "$${DATABASE_URL/+psycopg2/}"'
 
-test: $(INSTALLED) ## Everything CI runs (lint, types, spec, pytest, live fuzz, e2e) on a throwaway PostgreSQL
+test: $(INSTALLED) ## Everything CI runs (lint, types, spec, pytest, live fuzz, e2e, sdk) on a throwaway PostgreSQL
 	@scripts/with-postgres scripts/test-all
 
 lint: $(INSTALLED) ## ruff lint and format check; the import rules (import-linter contracts in pyproject.toml)
@@ -65,13 +67,33 @@ fmt: $(INSTALLED) ## Format and fix what ruff can
 typecheck: $(INSTALLED) ## mypy on the application code
 	$(BIN)/mypy
 
-REDOCLY := npx --yes @redocly/cli@2.77.0
+REDOCLY := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --yes @redocly/cli@2.77.0
+# Spectral and the OWASP ruleset, pinned by tools/spectral/package-lock.json (npm ci, from npm's cache when it
+# can); .spectral.yaml extends the ruleset by package name, found through NODE_PATH.
+SPECTRAL_DIR := tools/spectral
+SPECTRAL_INSTALLED := $(SPECTRAL_DIR)/node_modules/.installed
+SPECTRAL := NODE_PATH=$(CURDIR)/$(SPECTRAL_DIR)/node_modules $(SPECTRAL_DIR)/node_modules/.bin/spectral
+# The API reference served at /api/v1/docs: built from the spec, never committed (build/ is git-ignored).
+DOCS_HTML := build/docs/index.html
+DOCS_MISSING := make docs failed (it needs Node.js's npx): /api/v1/docs answers 404 until it is built
 
-spec-check: $(INSTALLED) ## Validate openapi/openapi.yaml and lint it with Redocly's recommended rules
+spec-check: $(INSTALLED) $(SPECTRAL_INSTALLED) ## Validate openapi/openapi.yaml; lint it with Redocly (recommended) and Spectral (OWASP)
 	$(BIN)/openapi-spec-validator openapi/openapi.yaml
-	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(REDOCLY) lint --format=summary openapi/openapi.yaml
+	$(REDOCLY) lint --format=summary openapi/openapi.yaml
+	$(SPECTRAL) lint --ruleset=.spectral.yaml --fail-severity=warn --display-only-failures openapi/openapi.yaml
 
-pytest: $(INSTALLED) ## Unit, integration, system and contract tests (needs DATABASE_URL: make test sets one)
+$(SPECTRAL_INSTALLED): $(SPECTRAL_DIR)/package.json $(SPECTRAL_DIR)/package-lock.json
+	npm ci --prefix $(SPECTRAL_DIR) --prefer-offline --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+docs: $(DOCS_HTML) ## Build the API reference (Redoc, one offline HTML file) that /api/v1/docs serves
+
+$(DOCS_HTML): openapi/openapi.yaml redocly.yaml
+	@mkdir -p $(@D)
+	$(REDOCLY) build-docs --inlineBundle --output=$@.tmp openapi/openapi.yaml
+	mv $@.tmp $@
+
+pytest: $(INSTALLED) docs ## Unit, integration, system and contract tests (needs DATABASE_URL: make test sets one)
 	$(BIN)/pytest
 
 fuzz: $(INSTALLED) ## Schemathesis against the live gunicorn server (needs DATABASE_URL)
@@ -80,10 +102,13 @@ fuzz: $(INSTALLED) ## Schemathesis against the live gunicorn server (needs DATAB
 e2e: $(INSTALLED) ## The receptionist end-to-end scripts (full, then smoke) against live gunicorn (needs DATABASE_URL)
 	scripts/live-e2e
 
+sdk: $(INSTALLED) ## Generate the SDKs from the public spec: Python ones run against live gunicorn, TypeScript under tsc (needs DATABASE_URL)
+	scripts/live-sdk
+
 bench: $(INSTALLED) ## Throughput and latency of gunicorn on PostgreSQL with 10,000 plans (wrk)
 	@command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null 2>&1 || sudo apt-get install -y -qq wrk; }
 	scripts/with-postgres $(BIN)/python scripts/bench.py
 
-clean: ## Remove the venv, var/ (the embedded database, development keys and mail) and reports
+clean: ## Remove the venv, var/ (the embedded database, development keys and mail), build/ and reports
 	@test ! -d var/postgres || $(EMBEDDED_DB) stop
-	rm -rf $(VENV) var reports .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var build $(SPECTRAL_DIR)/node_modules reports .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -25,11 +25,12 @@ from web.middleware import (
     ContractDocumentsMiddleware,
     MethodGuardMiddleware,
     ProblemCORSMiddleware,
+    ReferenceDocsMiddleware,
     RequestIdMiddleware,
     RoutedOnlyMiddleware,
     SecurityHeadersMiddleware,
 )
-from web.spec import Contract
+from web.spec import DOCS_PATH, Contract
 from web.validation import VALIDATORS
 
 
@@ -79,8 +80,10 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
         )
     app.add_middleware(BodyLimitMiddleware, position=before_errors, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ContractDocumentsMiddleware, position=before_errors, contract=contract)
+    docs_path = f"{contract.base_path}/docs"  # the API reference `make docs` builds (404 until it has)
+    app.add_middleware(ReferenceDocsMiddleware, position=before_errors, path=docs_path, html_file=DOCS_PATH)
     # Handlers find the app's services in Flask; the spec's security functions, outside Flask, in the scope.
-    attach(app, AppServices(settings, database, TokenService.from_settings(settings)))
+    attach(app, AppServices(settings, database, TokenService.from_settings(settings), contract.person_scopes))
     app.add_middleware(MethodGuardMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, contract=contract)
     app.add_middleware(RoutedOnlyMiddleware, position=MiddlewarePosition.BEFORE_SECURITY)
     return app

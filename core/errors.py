@@ -95,6 +95,15 @@ class InsufficientScope(Forbidden):
     code = "insufficient_scope"
 
 
+class NoBusiness(Forbidden):
+    """A person who belongs to no business asked for a business's resource: no role, so no scope for it."""
+
+    code = "no_business"
+
+    def __init__(self) -> None:
+        super().__init__("You do not belong to a business yet: create one (POST /business/me) or accept an invitation.")
+
+
 class NotFound(ApiError):
     status, code, title = 404, "not_found", "Not Found"
 

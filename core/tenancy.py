@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import NotFound
+from core.errors import NoBusiness
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,9 @@ class Caller:
 
     @property
     def business(self) -> uuid.UUID:
-        """The caller's business; 404 for a person who belongs to none yet."""
+        """The caller's business; 403 no_business for a person who belongs to none yet."""
         if self.business_id is None:
-            raise NotFound("You do not belong to a business yet: create one or accept an invitation.")
+            raise NoBusiness()
         return self.business_id
 
     @property

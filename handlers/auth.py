@@ -11,6 +11,7 @@ from models import AuthSession
 from schemas.auth_session import dump_sessions
 from schemas.user import user_schema
 from services import accounts
+from web import oauth
 from web.context import session, settings, tokens
 from web.responses import JSON, JSON_NO_STORE, Response
 
@@ -21,20 +22,35 @@ def register_user(body: dict[str, Any]) -> Response:
 
 
 def login(body: dict[str, Any]) -> Response:
-    pair = accounts.sign_in(
-        session(),
-        settings(),
-        tokens(),
-        email=body["email"],
-        password=body["password"],
-        user_agent=flask.request.user_agent.string,
-        ip_address=flask.request.remote_addr,
-    )
-    return pair, 200, JSON_NO_STORE
+    return _sign_in(body["email"], body["password"]), 200, JSON_NO_STORE
 
 
 def refresh_tokens(body: dict[str, Any]) -> Response:
     return accounts.refresh(session(), tokens(), body["refreshToken"]), 200, JSON_NO_STORE
+
+
+def issue_token(body: dict[str, Any]) -> Response:
+    """RFC 6749's token endpoint: the sign-in and refresh above, in the RFC's names and errors."""
+    with oauth.grant_errors():
+        if body["grant_type"] == "password":
+            pair = _sign_in(*oauth.required(body, "username", "password"))
+        elif body["grant_type"] == "refresh_token":
+            pair = accounts.refresh(session(), tokens(), *oauth.required(body, "refresh_token"))
+        else:
+            raise oauth.unsupported_grant(body["grant_type"])
+    return oauth.token_response(pair), 200, oauth.TOKEN_HEADERS
+
+
+def _sign_in(email: str, password: str) -> dict[str, Any]:
+    return accounts.sign_in(
+        session(),
+        settings(),
+        tokens(),
+        email=email,
+        password=password,
+        user_agent=flask.request.user_agent.string,
+        ip_address=flask.request.remote_addr,
+    )
 
 
 def logout(token_info: dict[str, Any]) -> Response:

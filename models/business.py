@@ -36,6 +36,7 @@ _READ = ("business:read", "numbers:read")
 _MANAGE = (*_READ, "business:write", "numbers:write", "keys:manage", "members:manage", "audit:read")
 ROLE_SCOPES: dict[Role, tuple[str, ...]] = {Role.OWNER: _MANAGE, Role.ADMIN: _MANAGE, Role.MEMBER: _READ}
 # What an API key may be granted: acting on the business, never managing people or other keys.
+ROLE_GRANTED_SCOPES = frozenset(scope for scopes in ROLE_SCOPES.values() for scope in scopes)
 API_KEY_SCOPES = ("business:read", "business:write", "numbers:read", "numbers:write", "audit:read")
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

@@ -18,6 +18,7 @@ class BusinessSchema(Schema):
     receptionist_enabled = fields.Boolean(data_key="receptionistEnabled")
     business_hours = fields.Dict(data_key="businessHours")
     calendar = fields.Function(lambda business: CalendarConnection.status(business.calendar))
+    etag = fields.String()  # also the ETag header: some generated clients hide headers
     created_at = fields.AwareDateTime(data_key="createdAt", format="iso")
     updated_at = fields.AwareDateTime(data_key="updatedAt", format="iso")
 

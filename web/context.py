@@ -13,6 +13,7 @@ meant to send. The only other commits are core.db's `outliving` and `commit_earl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
@@ -35,10 +36,13 @@ _KEY = "switchboard"
 class AppServices:
     """What one app serves with, built once from its settings; the cipher and Google client on first use."""
 
-    def __init__(self, settings: Settings, database: Database, tokens: TokenService) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, tokens: TokenService, key_scopes: Mapping[str, frozenset[str]]
+    ) -> None:
         self.settings = settings
         self.database = database
         self.tokens = tokens
+        self.key_scopes = key_scopes  # operationId -> the scopes an API key needs for it
         self.identity_provider = (
             ExternalIdp(settings.jwt_issuer, settings.jwt_audience, settings.jwt_jwks_uri)
             if settings.external_idp_enabled

@@ -2,7 +2,8 @@
 
 Domain errors (core/errors.py) carry their own problem. Anything else (Connexion's problems, the router's
 404/405, undecodable bodies, database outages, bugs) is translated by `as_api_error`, so every error
-response has the same shape, with the request id, and never a traceback, SQL or setting.
+response has the same shape, with the request id, and never a traceback, SQL or setting. The one exception
+is RFC 6749's token endpoint, whose 400s are the RFC's error objects (web/oauth.py).
 """
 
 from __future__ import annotations
@@ -18,19 +19,21 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 from core.errors import (
-    PROBLEM_JSON,
     ApiError,
     DatabaseUnavailable,
     Forbidden,
     InsufficientScope,
     MalformedRequest,
     MethodNotAllowed,
+    NoBusiness,
     NotFound,
     PayloadTooLarge,
     Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
 )
+from models.business import ROLE_GRANTED_SCOPES
+from web.oauth import rfc6749_error
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,12 @@ def as_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, OAuthScopeProblem):
+        # A business's scope asked of a person with no role at all: they have no business yet.
+        if (
+            set(exc.required_scopes or ()) & ROLE_GRANTED_SCOPES
+            and not set(exc.token_scopes or ()) & ROLE_GRANTED_SCOPES
+        ):
+            return NoBusiness()
         return InsufficientScope("Your role does not allow this operation")
     if isinstance(exc, HTTPException) and exc.status_code == 404:
         return NotFound("No resource at this path")
@@ -76,8 +85,8 @@ def _plain_client_error(status: int) -> ApiError:
 
 
 def _handle(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    status, headers, body = as_api_error(exc).encode()
-    return ConnexionResponse(status_code=status, mimetype=PROBLEM_JSON, headers=headers, body=body)
+    status, headers, body = rfc6749_error(request, as_api_error(exc)).encode()
+    return ConnexionResponse(status_code=status, mimetype=headers["Content-Type"], headers=headers, body=body)
 
 
 def register_error_handlers(app: FlaskApp) -> None:

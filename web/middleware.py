@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import base64
+import hashlib
 import logging
 import re
 import time
 import uuid
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import ClassVar
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
@@ -95,7 +97,8 @@ class AccessLogMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """The guidelines' security headers on every response; Swagger UI gets the CSP it needs to run."""
+    """The guidelines' security headers on every response; Swagger UI gets the CSP it needs to run, and a
+    response that brings its own CSP keeps it (the API reference's names its inline scripts' hashes)."""
 
     COMMON: ClassVar[dict[str, str]] = {
         "X-Content-Type-Options": "nosniff",
@@ -121,7 +124,7 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers.update(self.COMMON)
-                headers["Content-Security-Policy"] = csp
+                headers.setdefault("Content-Security-Policy", csp)
                 if carries_credentials:
                     headers["Cache-Control"] = "no-store"
             await send(message)
@@ -199,22 +202,77 @@ class BodyLimitMiddleware:
 
 
 class ContractDocumentsMiddleware:
-    """Serves the spec: {base}/openapi.json (parsed) and {base}/openapi.yaml (the file as written)."""
+    """Serves the spec: {base}/openapi.yaml (the file as written) and {base}/openapi.json (parsed, its
+    server's defaults naming this deployment, so Swagger UI and SDKs generated from it reach it)."""
 
     def __init__(self, app: ASGIApp, *, contract: Contract) -> None:
         self.app = app
-        base = contract.base_path
-        self.documents: dict[str, tuple[bytes, str]] = {
-            f"{base}/openapi.json": (json.dumps(contract.document, default=str).encode(), "application/json"),
-            f"{base}/openapi.yaml": (contract.text.encode(), "application/yaml"),
-        }
+        self.contract = contract
+        self.json_path = f"{contract.base_path}/openapi.json"
+        self.yaml_path = f"{contract.base_path}/openapi.yaml"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        document: Any = self.documents.get(scope["path"]) if scope["type"] == "http" else None
-        if document is None or scope["method"] not in ("GET", "HEAD"):
+        path = scope["path"] if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") else None
+        if path == self.json_path:
+            host = Headers(scope=scope).get("host", "")
+            body, media_type = self.contract.served_json(scope.get("scheme", "http"), host), "application/json"
+        elif path == self.yaml_path:
+            body, media_type = self.contract.text.encode(), "application/yaml"
+        else:
             return await self.app(scope, receive, send)
-        body, media_type = document
         await Response(content=body, media_type=media_type)(scope, receive, send)
+
+
+_SCRIPT = re.compile(rb"<script\b([^>]*)>(.*?)</script\s*>", re.DOTALL | re.IGNORECASE)
+_SRC_ATTRIBUTE = re.compile(rb"\ssrc\s*=", re.IGNORECASE)
+
+
+def reference_csp(html: bytes) -> str:
+    """The CSP of the API reference page: its own inline scripts run (named by their SHA-256, as browsers
+    hash them: line breaks normalised to LF), and nothing else does. Redoc also needs inline styles and
+    data: fonts and images; it fetches nothing (its only outside request, Redocly's logo, is refused)."""
+    inline = (body for attributes, body in _SCRIPT.findall(html) if not _SRC_ATTRIBUTE.search(attributes))
+    scripts = (body.replace(b"\r\n", b"\n").replace(b"\r", b"\n") for body in inline)
+    hashes = [f"'sha256-{base64.b64encode(hashlib.sha256(body).digest()).decode()}'" for body in scripts]
+    script_src = " ".join(hashes) or "'none'"
+    return (
+        f"default-src 'none'; script-src {script_src}; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+
+
+class ReferenceDocsMiddleware:
+    """Serves the API reference at {base}/docs: the one-file Redoc page that `make docs` builds from the spec
+    into `html_file` (never committed). It is read again when the file changes, so a rebuild needs no
+    restart; until it is built, the path answers 404 saying so."""
+
+    def __init__(self, app: ASGIApp, *, path: str, html_file: Path) -> None:
+        self.app = app
+        self.path = path
+        self.html_file = html_file
+        self._page: tuple[int, bytes, str] | None = None  # (mtime, HTML, CSP)
+
+    def _current(self) -> tuple[bytes, str] | None:
+        try:
+            mtime = self.html_file.stat().st_mtime_ns
+            if self._page is None or self._page[0] != mtime:
+                html = self.html_file.read_bytes()
+                self._page = (mtime, html, reference_csp(html))
+        except FileNotFoundError:
+            return None
+        return self._page[1], self._page[2]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] not in ("GET", "HEAD"):
+            return await self.app(scope, receive, send)
+        page = self._current()
+        if page is None:
+            missing = NotFound("The API reference is not built on this server (`make docs` builds it)")
+            return await _send_problem(missing, scope, receive, send)
+        html, csp = page
+        response = Response(content=html, media_type="text/html; charset=utf-8")
+        response.headers["Content-Security-Policy"] = csp
+        await response(scope, receive, send)
 
 
 class MethodGuardMiddleware:

@@ -1,6 +1,7 @@
 """The spec's security functions: the checks every request with a bearer token or an API key gets.
 
-`token_info` is the spec's `x-tokenInfoFunc`, `api_key_info` its `x-apikeyInfoFunc`. Connexion calls them
+`token_info` is the spec's `x-tokenInfoFunc`, `api_key_info` its `x-apikeyInfoFunc`, `bearer_info` its
+`x-bearerInfoFunc` (which accepts nothing itself: see there). Connexion calls them
 in the ASGI layer, on the event loop, outside Flask: they find the app's services in the scope
 (web.context.of_request), and the database check (is the token's session still standing? is the key
 still valid?) runs on a thread, in a session of its own.
@@ -13,6 +14,7 @@ from typing import Any
 import anyio
 from connexion.exceptions import OAuthScopeProblem
 from connexion.lifecycle import ConnexionRequest
+from connexion.security import NO_VALUE
 
 from connectors.identity_provider import ExternalIdp
 from models import ApiKey, AuthSession, User
@@ -60,12 +62,26 @@ async def token_info(token: str, request: ConnexionRequest) -> dict[str, Any] | 
     return await anyio.to_thread.run_sync(check_token, of_request(request), token)
 
 
-async def api_key_info(
-    api_key: str, required_scopes: list[str] | None, request: ConnexionRequest
-) -> dict[str, Any] | None:
-    """The spec's `x-apikeyInfoFunc` for `X-API-Key` (Connexion reads it from the header only). Connexion
-    leaves scope checks of API keys to this function: a key without them is 403 `insufficient_scope`."""
-    info = await anyio.to_thread.run_sync(check_api_key, of_request(request), api_key)
-    if info is not None and not set(required_scopes or ()) <= set(info["scope"]):
-        raise OAuthScopeProblem(token_scopes=info["scope"], required_scopes=required_scopes)
+async def api_key_info(api_key: str, request: ConnexionRequest) -> dict[str, Any] | None:
+    """The spec's `x-apikeyInfoFunc` for `X-API-Key` (Connexion reads it from the header only). OpenAPI 3.0
+    gives `apiKey` requirements no scopes, so a key needs the scopes of the operation's `userToken`
+    requirement, as the scheme's description says; a key without them is 403 `insufficient_scope`."""
+    app_services = of_request(request)
+    info = await anyio.to_thread.run_sync(check_api_key, app_services, api_key)
+    operation = request.scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
+    required = app_services.key_scopes.get(operation) if operation else None
+    if info is not None and (required is None or not required <= set(info["scope"])):
+        raise OAuthScopeProblem(token_scopes=info["scope"], required_scopes=sorted(required or ["(unknown)"]))
     return info
+
+
+def bearer_info(token: str) -> object:
+    """The spec's `x-bearerInfoFunc` of `bearerAuth`, the `http`/`bearer` scheme that gives Swagger UI a field to
+    paste an access token into. It sends the same `Authorization: Bearer ...` header as `userToken`, which
+    every operation lists beside it and which checks the token and the operation's scopes (`token_info`).
+
+    Connexion gives an http bearer function no scopes (connexion#1515), so a token accepted here would skip
+    the scope check. So this accepts no token: NO_VALUE means "no credentials of this scheme", and Connexion
+    goes on to `userToken`'s answer (200, 401, or 403 `insufficient_scope`) exactly as without this scheme.
+    """
+    return NO_VALUE

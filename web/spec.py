@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import copy
 import importlib
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
+# The API reference (Redoc, one HTML file) that `make docs` builds from the spec; served at {base}/docs.
+DOCS_PATH = SPEC_PATH.parent.parent / "build" / "docs" / "index.html"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -29,6 +33,14 @@ def _snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+_HOST = re.compile(r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?")
+
+
+def _path_of(server: dict[str, Any]) -> str:
+    defaults = {name: str(variable["default"]) for name, variable in server.get("variables", {}).items()}
+    return urlsplit(str(server["url"]).format(**defaults)).path.rstrip("/")
+
+
 def _path_pattern(template: str) -> re.Pattern[str]:
     parts = re.split(r"(\{[^}/]+\})", template)
     regex = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
@@ -40,6 +52,7 @@ class Contract:
     text: str  # the YAML exactly as written, served at {base}/openapi.yaml
     document: dict[str, Any] = field(repr=False)
     handler_package: str = "handlers"
+    _served: dict[tuple[str, str], bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: Path = SPEC_PATH, handler_package: str = "handlers") -> Contract:
@@ -48,13 +61,29 @@ class Contract:
 
     @property
     def base_path(self) -> str:
-        return str(self.document["servers"][0]["url"]).rstrip("/")
+        """The path part of the first server's URL (`{scheme}://{host}/api/v1` -> /api/v1)."""
+        return _path_of(self.document["servers"][0])
 
     def _server_of(self, path_item: dict[str, Any]) -> str:
         # OpenAPI lets a path item name its own server (the probes live at the root, outside /api/v1).
         # Connexion ignores path-level servers, so the app mounts one API per server instead.
         servers = path_item.get("servers")
-        return str(servers[0]["url"]).rstrip("/") if servers else self.base_path
+        return _path_of(servers[0]) if servers else self.base_path
+
+    def served_json(self, scheme: str, host: str) -> bytes:
+        """The document as JSON, its server's defaults naming the deployment that serves it (so Swagger UI
+        and an SDK generated from this copy reach it); an implausible Host keeps the spec's defaults."""
+        key = (scheme if scheme in ("http", "https") else "", host if _HOST.fullmatch(host) else "")
+        if key not in self._served:
+            if len(self._served) >= 16:  # Host is the client's to choose: keep a few copies at most
+                self._served.clear()
+            document = copy.deepcopy(self.document)
+            variables = document["servers"][0].get("variables", {})
+            for name, value in zip(("scheme", "host"), key, strict=True):
+                if value and name in variables:
+                    variables[name]["default"] = value
+            self._served[key] = json.dumps(document, default=str).encode()
+        return self._served[key]
 
     def apis(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(base path, document with only the paths served under it), the main API first."""
@@ -96,6 +125,18 @@ class Contract:
             return None
         fewest = min(params for params, _ in matching)
         return frozenset().union(*(allowed for params, allowed in matching if params == fewest))
+
+    @cached_property
+    def person_scopes(self) -> dict[str, frozenset[str]]:
+        """operationId -> the scopes its `userToken` requirement lists: what an API key needs there too."""
+        return {
+            op["operationId"]: frozenset(
+                scope for requirement in op.get("security", []) for scope in requirement.get("userToken", ())
+            )
+            for item in self.document["paths"].values()
+            for op in item.values()
+            if isinstance(op, dict) and "operationId" in op
+        }
 
     def handler_name(self, operation_id: str) -> str:
         """`listPlans` tagged `Catalog` is served by `handlers.catalog.list_plans`."""

@@ -70,7 +70,7 @@ def test_a_person_without_a_business_cannot_read_one(client: TestClient, db: Ses
     response = client.get("/api/v1/business/me", headers=auth_headers(client, user.email))
 
     assert response.status_code == 403
-    assert response.json()["code"] == "insufficient_scope"
+    assert response.json()["code"] == "no_business"
 
 
 def test_put_replaces_the_settings_and_get_shows_them(client: TestClient, db: Session) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from core import __version__
+from core.config import PROJECT_ROOT
 from models.business import API_KEY_SCOPES, ROLE_SCOPES
 from web.spec import Contract
 
@@ -107,12 +110,110 @@ def test_the_scopes_in_code_are_the_scopes_in_the_spec() -> None:
         scope
         for path_item in CONTRACT.document["paths"].values()
         for operation in path_item.values()
-        if isinstance(operation, dict)
-        for requirement in operation.get("security", [])
-        for scope in requirement.get("apiKey", [])
+        if isinstance(operation, dict) and any("apiKey" in req for req in operation.get("security", []))
+        for scope in CONTRACT.person_scopes[operation["operationId"]]  # what web.security asks of a key
     }
 
     assert granted <= declared
     assert CONTRACT.document["components"]["schemas"]["ApiKeyScope"]["enum"] == list(API_KEY_SCOPES)
     assert required_of_keys <= set(API_KEY_SCOPES)
     assert set(API_KEY_SCOPES) <= granted
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.operation_id)
+def test_every_operation_says_what_it_does_and_parses_any_error(op: Any) -> None:
+    definition = _operation(op.operation_id)
+
+    assert definition.get("description"), "a description for readers and SDK docstrings"
+    assert definition["responses"]["default"] == {"$ref": "#/components/responses/Default"}
+
+
+def test_api_key_requirements_carry_no_scopes() -> None:
+    """OpenAPI 3.0.3: for `apiKey` the list MUST be empty (web.security reads the userToken requirement)."""
+    for path_item in CONTRACT.document["paths"].values():
+        for operation in path_item.values():
+            if isinstance(operation, dict):
+                for requirement in operation.get("security", []):
+                    assert requirement.get("apiKey", []) == [], operation["operationId"]
+
+
+def test_enums_name_their_members_for_generators() -> None:
+    for name, schema in CONTRACT.document["components"]["schemas"].items():
+        if len(schema.get("enum", ())) > 1:
+            assert len(schema.get("x-enum-varnames", ())) == len(schema["enum"]), name
+            assert "May grow" in schema.get("description", ""), name
+
+
+def _catalogue() -> set[str]:
+    table = CONTRACT.document["components"]["schemas"]["Problem"]["properties"]["code"]["description"]
+    return set(re.findall(r"^\| `([a-z_]+)` \|", table, re.M))
+
+
+def _codes_in_code() -> set[str]:
+    """Every problem code our code defines: `code = ...` on an error class, or the first argument of
+    BusinessRuleBroken(...) / Conflict(...)."""
+    found = {"not_acceptable"}  # web.errors names a plain 406 after its status
+    for folder in ("core", "models", "services", "web", "connectors"):
+        for path in (PROJECT_ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("BusinessRuleBroken", "Conflict"):
+                    found.update(arg.value for arg in node.args[:1] if isinstance(arg, ast.Constant))
+                if isinstance(node, ast.ClassDef):
+                    found.update(_class_codes(node))
+    return found
+
+
+def _class_codes(cls: ast.ClassDef) -> Iterator[str]:
+    for statement in cls.body:
+        if isinstance(statement, ast.Assign):
+            value = statement.value
+            for target in statement.targets:
+                pairs = (
+                    zip(target.elts, value.elts, strict=False)
+                    if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple)
+                    else [(target, value)]
+                )
+                yield from (
+                    v.value for t, v in pairs if getattr(t, "id", None) == "code" and isinstance(v, ast.Constant)
+                )
+
+
+def _example_codes(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("code"), str) and "status" in node and "requestId" in node:
+            yield node["code"]
+        for value in node.values():
+            yield from _example_codes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _example_codes(value)
+
+
+def test_the_problem_catalogue_is_every_code_the_server_has_and_examples_use_only_those() -> None:
+    catalogue = _catalogue()
+
+    assert catalogue == _codes_in_code()
+    assert set(_example_codes(CONTRACT.document)) <= catalogue
+    assert len(CONTRACT.document["info"]["description"]) < 1500  # generators paste it into every file
+
+
+def test_the_server_url_is_absolute_with_defaults_that_reach_make_run() -> None:
+    server = CONTRACT.document["servers"][0]
+    defaults = {name: variable["default"] for name, variable in server["variables"].items()}
+
+    assert server["url"].format(**defaults) == "http://localhost:3001/api/v1"
+    for template, item in CONTRACT.document["paths"].items():
+        assert ("servers" in item) == item.get("x-internal", False), template  # only internal probes sit elsewhere
+
+
+def test_no_key_is_written_twice() -> None:
+    """PyYAML keeps the last of two equal keys silently; Redocly and Spectral refuse the file."""
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+            duplicates = {key for key in keys if keys.count(key) > 1}
+            assert not duplicates, f"{duplicates} twice at line {node.start_mark.line + 1}"
+            return super().construct_mapping(node, deep=deep)
+
+    yaml.load(CONTRACT.text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass

@@ -1,0 +1,98 @@
+"""The API reference at /api/v1/docs: the Redoc page `make docs` builds from the spec (never committed),
+served with a CSP that lets exactly its own inline scripts run."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from starlette.responses import PlainTextResponse
+from starlette.testclient import TestClient
+from starlette.types import Receive, Scope, Send
+
+from web.middleware import ReferenceDocsMiddleware, reference_csp
+from web.spec import DOCS_PATH, SPEC_PATH, Contract
+
+ROOT = SPEC_PATH.parent.parent
+
+
+def sha256_source(script: bytes) -> str:
+    return f"'sha256-{base64.b64encode(hashlib.sha256(script).digest()).decode()}'"
+
+
+def directives(csp: str) -> dict[str, list[str]]:
+    return {name: values for name, *values in (part.split() for part in csp.split(";"))}
+
+
+@pytest.fixture(scope="module")
+def built_docs() -> Path:
+    """The real build: `make docs` (Redocly, pinned), a no-op while the page is newer than the spec."""
+    result = subprocess.run(
+        ["make", "--no-print-directory", "docs"], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, f"make docs failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return DOCS_PATH
+
+
+def test_the_reference_is_the_page_built_from_the_current_spec(client: TestClient, built_docs: Path) -> None:
+    response = client.get("/api/v1/docs")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.content == built_docs.read_bytes()
+    contract = Contract.load()
+    assert f"<title>{contract.document['info']['title']}</title>" in response.text
+    missing = [op.operation_id for op in contract.operations if op.operation_id not in response.text]
+    assert not missing, f"the page predates these operations (make docs rebuilds it): {missing}"
+    assert response.headers["x-request-id"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_its_csp_lets_its_own_inline_scripts_run_and_nothing_else(client: TestClient, built_docs: Path) -> None:
+    response = client.get("/api/v1/docs")
+
+    csp = directives(response.headers["content-security-policy"])
+    inline = re.findall(rb"<script>(.*?)</script>|<script type=\"module\">(.*?)</script>", response.content, re.S)
+    assert inline, "Redoc's bundle is inline (--inlineBundle): nothing is loaded from a CDN"
+    assert sorted(csp["script-src"]) == sorted(sha256_source(a or b) for a, b in inline)
+    assert csp["default-src"] == ["'none'"]
+    assert csp["frame-ancestors"] == ["'none'"]
+    assert "connect-src" not in csp  # so 'none': the page fetches nothing, telemetry included
+
+
+def test_the_csp_names_each_inline_script_by_the_hash_browsers_compute() -> None:
+    html = b"<script>one()</script><script src='/elsewhere.js'></script><SCRIPT type=module>\r\ntwo()\r\n</SCRIPT >"
+
+    csp = directives(reference_csp(html))
+
+    assert csp["script-src"] == [sha256_source(b"one()"), sha256_source(b"\ntwo()\n")]
+    assert directives(reference_csp(b"<p>no scripts</p>"))["script-src"] == ["'none'"]
+
+
+async def _elsewhere(scope: Scope, receive: Receive, send: Send) -> None:
+    await PlainTextResponse("elsewhere")(scope, receive, send)
+
+
+def test_until_it_is_built_the_path_answers_404_and_a_build_is_served_without_a_restart(tmp_path: Path) -> None:
+    page = tmp_path / "docs" / "index.html"
+    client = TestClient(ReferenceDocsMiddleware(_elsewhere, path="/api/v1/docs", html_file=page))
+
+    missing = client.get("/api/v1/docs")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["code"] == "not_found"
+    assert "make docs" in missing.json()["detail"]
+
+    page.parent.mkdir()
+    page.write_bytes(b"<!DOCTYPE html><title>Reference</title><script>go()</script>")
+    built = client.get("/api/v1/docs")
+    assert built.status_code == 200
+    assert built.text.endswith("<script>go()</script>")
+    assert sha256_source(b"go()") in built.headers["content-security-policy"]
+
+    assert client.get("/api/v1/docs/").text == "elsewhere"
+    assert client.post("/api/v1/docs").text == "elsewhere"

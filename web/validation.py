@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from connexion.datastructures import MediaTypeDict
 from connexion.json_schema import Draft4RequestValidator
-from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
+from connexion.validators import VALIDATOR_MAP, FormDataValidator, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator, FormatChecker, ValidationError
 from rfc3339_validator import validate_rfc3339
 from starlette.types import Scope
@@ -136,8 +136,29 @@ class FieldJSONBodyValidator(JSONRequestBodyValidator):
         return None
 
 
+class FieldFormDataValidator(FormDataValidator):
+    """Form bodies (the RFC 6749 token endpoint) like JSON ones: every invalid field reported, and a client's
+    mistake never logged as an error (Connexion's own logs each one at ERROR)."""
+
+    def _validate(self, body: Any) -> dict[str, Any] | None:
+        if self._strict_validation:
+            self._validate_params_strictly(body)
+        errors = _body_field_errors(
+            Draft4RequestValidator(self._schema, format_checker=FORMAT_CHECKER).iter_errors(body)
+        )
+        if errors:
+            _raise_validation_failed(errors)
+        return None
+
+
 VALIDATORS = {
     **VALIDATOR_MAP,
     "parameter": FieldParameterValidator,
-    "body": MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": FieldJSONBodyValidator}),
+    "body": MediaTypeDict(
+        {
+            **VALIDATOR_MAP["body"],
+            "*/*json": FieldJSONBodyValidator,
+            "application/x-www-form-urlencoded": FieldFormDataValidator,
+        }
+    ),
 }

@@ -567,3 +567,17 @@ def test_a_member_may_not_disconnect(json_app: FlaskApp, db: Session) -> None:
     member = owner_of_a_business(db, client, role=Role.MEMBER)
 
     assert_problem(client.delete(STATUS, headers=member.headers), 403, "insufficient_scope")
+
+
+@pytest.mark.parametrize("name", ["code", "state"])
+def test_a_callback_value_outside_printable_ascii_is_a_400_before_google_is_asked(
+    json_app: FlaskApp, google: FakeGoogle, db: Session, name: str
+) -> None:
+    client = json_app.test_client()
+    owner = owner_of_a_business(db, client)
+    returned = google.consent(start(client, owner.headers))
+
+    refused = callback(client, {**returned, name: returned[name] + "é"})
+
+    assert_problem(refused, 400, "validation_error")
+    assert google.token_requests == []

@@ -5,6 +5,8 @@ The live fuzz (scripts/live-fuzz) runs the same against gunicorn, adding the sta
 
 from __future__ import annotations
 
+import re
+import tomllib
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +17,7 @@ from schemathesis import Case
 from sqlalchemy.orm import Session
 
 import tests.contract.schemathesis_hooks  # noqa: F401 - registers the hooks
+from core.config import PROJECT_ROOT
 from services.catalog import read_catalog, sync_catalog
 from tests.conftest import database_of, empty_tables
 from tests.contract.schemathesis_hooks import CURSOR_KEYS
@@ -50,3 +53,18 @@ def test_every_cursor_paged_operation_has_its_keyset_in_the_hooks() -> None:
     }
 
     assert paged == set(CURSOR_KEYS)
+
+
+def test_a_forged_cursor_is_expected_to_be_refused_by_every_cursor_paged_operation() -> None:
+    """schemathesis.toml's 400 for a cursor this API did not issue names exactly the operations of CURSOR_KEYS."""
+    entries = tomllib.loads((PROJECT_ROOT / "schemathesis.toml").read_text(encoding="utf-8"))["operations"]
+    (pattern,) = [
+        entry["include-operation-id-regex"]
+        for entry in entries
+        if re.search(entry.get("include-operation-id-regex", "^$"), "listCountries")
+    ]
+    document = Contract.load().document
+    operations = [op for item in document["paths"].values() for op in item.values() if isinstance(op, dict)]
+    operation_ids = {op["operationId"] for op in operations if "operationId" in op}
+
+    assert {operation_id for operation_id in operation_ids if re.search(pattern, operation_id)} == set(CURSOR_KEYS)

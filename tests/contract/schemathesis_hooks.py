@@ -28,7 +28,8 @@ Schema keyword carries, and positive cases that break them only ever test the ru
   one of an operation that takes a secret (the rest keep the drawn secret, so its refusal is fuzzed too):
   the fuzz user's current password; one-time tokens read from the mail the server queued (the
   `send_email` jobs, the outbox a worker would send; no worker runs during the fuzz), for acceptInvitation
-  an invitation of the newcomer by the fuzz user; an OAuth `state` the server issued; and for the sign-ins
+  an invitation of the newcomer by the fuzz user; an OAuth `state` the server issued; a dead job for
+  retryJob; a member (the newcomer) for updateMember and removeMember; and for the sign-ins
   (login, refreshTokens, issueToken) the newcomer's password or newest refresh token. The examples phase
   applies no case hooks (Schemathesis builds its cases from the spec's examples directly), so before_call
   shapes those cases too.
@@ -73,11 +74,14 @@ from models import (
     ExternalPlan,
     Invitation,
     Job,
+    JobStatus,
     Membership,
     NumberStatus,
     PhoneNumber,
+    Role,
     User,
 )
+from models.base import utcnow
 from models.business import API_KEY_SCOPES
 from services.mail import SEND_EMAIL
 
@@ -359,6 +363,29 @@ def _sign_in_credentials(case: Case) -> None:
     case.body = body
 
 
+def _dead_job(case: Case) -> None:
+    """A job that died (as one does when its attempts run out), for the retry to queue again."""
+    with _database().sessions.begin() as session:
+        job = Job.enqueue(session, "fuzz_probe", {}, max_attempts=1)
+        job.status, job.attempts, job.finished_at = JobStatus.DEAD, 1, utcnow()
+        session.flush()
+        case.path_parameters = {**(case.path_parameters or {}), "jobId": str(job.id)}
+
+
+def _member(case: Case) -> None:
+    """A member of the fuzz business to change or remove: the newcomer, joined again as a member."""
+    _ensure_account(case, NEWCOMER)
+    with _database().sessions.begin() as session:
+        fuzz_user = select(User.id).where(User.email == FUZZ_USER["email"]).scalar_subquery()
+        business_id = session.scalar(select(Membership.business_id).where(Membership.user_id == fuzz_user))
+        newcomer_id = session.scalar(select(User.id).where(User.email == NEWCOMER["email"]))
+        if business_id is None or newcomer_id is None:
+            return
+        session.execute(delete(Membership).where(Membership.user_id == newcomer_id))
+        session.add(Membership(business_id=business_id, user_id=newcomer_id, role=Role.MEMBER))
+    case.path_parameters = {**(case.path_parameters or {}), "userId": str(newcomer_id)}
+
+
 def _oauth_callback(case: Case) -> None:
     state = _oauth_state(case)
     if state is not None:
@@ -377,6 +404,9 @@ _SECRETS: dict[str, Callable[[Case], None]] = {
     "resetPassword": _reset_password,
     "verifyEmail": _verify_email,
     OAUTH_CALLBACK: _oauth_callback,
+    "retryJob": _dead_job,
+    "updateMember": _member,
+    "removeMember": _member,
     "login": _sign_in_credentials,
     "refreshTokens": _sign_in_credentials,
     TOKEN_ENDPOINT: _sign_in_credentials,

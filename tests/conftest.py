@@ -17,6 +17,8 @@ from core.config import Settings
 from core.db import Database, alembic_config
 from models import Base
 
+pytest_plugins = ["tests.problem_codes"]
+
 
 def database_of(app: FlaskApp) -> Database:
     return app.app.extensions["switchboard"].database  # type: ignore[no-any-return]

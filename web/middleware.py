@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import re
 import time
@@ -16,7 +17,15 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.errors import ApiError, CorsRejected, MalformedRequest, MethodNotAllowed, NotFound, PayloadTooLarge
+from core.errors import (
+    PROBLEM_JSON,
+    ApiError,
+    CorsRejected,
+    MalformedRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+)
 from core.logging import client_ip_var, request_id_var
 from web.spec import Contract
 
@@ -63,7 +72,7 @@ class RequestIdMiddleware:
 
 
 class AccessLogMiddleware:
-    """One line per request: method, path, operationId, status and duration."""
+    """One line per request: method, path, operationId, status, duration, and a problem's `code`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -73,12 +82,17 @@ class AccessLogMiddleware:
             return await self.app(scope, receive, send)
         started = time.perf_counter()
         status = 500  # what the server answers if the app fails before it starts a response
+        problem: bytearray | None = None  # the body of a problem response (they are small)
         extensions = scope.setdefault("extensions", {})
 
         async def send_and_note_status(message: Message) -> None:
-            nonlocal status
+            nonlocal status, problem
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if Headers(raw=message.get("headers", [])).get("content-type") == PROBLEM_JSON:
+                    problem = bytearray()
+            elif problem is not None and len(problem) < _PROBLEM_BYTES:
+                problem += message.get("body", b"")
             await send(message)
 
         try:
@@ -91,9 +105,23 @@ class AccessLogMiddleware:
                     "path": scope["path"],
                     "operationId": extensions.get("connexion_routing", {}).get("operation_id"),
                     "status": status,
+                    "code": _problem_code(problem),
                     "durationMs": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
+
+
+_PROBLEM_BYTES = 16384
+
+
+def _problem_code(body: bytearray | None) -> str | None:
+    if body is None:
+        return None
+    try:
+        code = json.loads(body).get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, str) else None
 
 
 class SecurityHeadersMiddleware:

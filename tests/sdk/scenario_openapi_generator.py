@@ -7,6 +7,7 @@ Run by scripts/live-sdk against a live server; uses nothing but the generated pa
 from __future__ import annotations
 
 import datetime
+import json
 import uuid
 from typing import Any
 
@@ -161,6 +162,17 @@ def main() -> int:
         expect(business.id == state["business"], "another business")
         return f"key {created.prefix}... reads business {business.id}"
 
+    def newer_server() -> str:
+        """listMembers as a newer server could answer it: a role this SDK does not know reads as a string"""
+        raw = sdk.MembersApi(state["user"]).list_members_with_http_info().raw_data
+        payload = json.loads(raw)
+        known = sdk.MemberList.from_dict(payload).data[0].role.actual_instance
+        expect(known == sdk.Role.OWNER, f"known role {known!r}")
+        payload["data"][0]["role"] = "auditor"
+        newer = sdk.MemberList.from_dict(payload).data[0].role.actual_instance
+        expect(newer == "auditor", f"unknown role {newer!r}")
+        return f"known role {known!r}, unknown role {newer!r}"
+
     def audit_since() -> str:
         """listAuditEvents since a time written as this generator writes datetimes (offset +0000)"""
         since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
@@ -185,6 +197,7 @@ def main() -> int:
             plans,
             missing,
             api_key,
+            newer_server,
             audit_since,
         ]
     )

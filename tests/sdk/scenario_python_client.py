@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import json
 import uuid
 from typing import Any
 
@@ -26,6 +27,7 @@ def main() -> int:
     from switchboard_api_client.api.business import create_business, get_business, update_business
     from switchboard_api_client.api.catalog import get_plan, list_plans
     from switchboard_api_client.api.health import get_health
+    from switchboard_api_client.api.members import list_members
     from switchboard_api_client.models import (
         ApiKeyCreate,
         ApiKeyScope,
@@ -36,9 +38,11 @@ def main() -> int:
         BusinessPatch,
         Health,
         LoginRequest,
+        MemberList,
         PlanList,
         Problem,
         RegisterRequest,
+        Role,
         TokenPair,
         User,
     )
@@ -179,6 +183,17 @@ def main() -> int:
         expect(response.parsed.id == state["business"], "another business")
         return f"key {created.parsed.prefix}... reads business {response.parsed.id}"
 
+    def newer_server() -> str:
+        """listMembers as a newer server could answer it: a role this SDK does not know reads as a string"""
+        response = list_members.sync_detailed(client=state["user"])
+        expect(response.status_code == 200 and isinstance(response.parsed, MemberList), f"{response.content!r}")
+        expect(response.parsed.data[0].role == Role.OWNER, f"known role {response.parsed.data[0].role!r}")
+        payload = json.loads(response.content)
+        payload["data"][0]["role"] = "auditor"
+        newer = MemberList.from_dict(payload).data[0].role
+        expect(newer == "auditor", f"unknown role {newer!r}")
+        return f"known role {Role.OWNER!r}, unknown role {newer!r}"
+
     def audit_since() -> str:
         """listAuditEvents since a date-time: the business's creation"""
         since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
@@ -205,6 +220,7 @@ def main() -> int:
             plans,
             missing,
             api_key,
+            newer_server,
             audit_since,
         ]
     )

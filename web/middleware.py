@@ -25,6 +25,7 @@ from core.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    UnsupportedMediaType,
 )
 from core.logging import client_ip_var, request_id_var
 from web.spec import Contract
@@ -173,7 +174,8 @@ class ProblemCORSMiddleware(CORSMiddleware):
 
 
 class BodyLimitMiddleware:
-    """Answers 413 for a body over the limit before anything reads or parses it.
+    """Answers 413 for a body over the limit before anything reads or parses it, and 415 for a body that
+    does not say what it is (no Content-Type: nothing could tell which validator it is for).
 
     A declared Content-Length is checked up front. A chunked body is read up to the limit, then
     replayed to the app with its length (bodies here are small, so holding one in memory is cheap).
@@ -196,6 +198,10 @@ class BodyLimitMiddleware:
                 return await _send_problem(MalformedRequest("Content-Length is not a number"), scope, receive, send)
             if int(declared) > self.max_body_bytes:
                 return await _send_problem(self._too_large(), scope, receive, send)
+            if int(declared) > 0 and "content-type" not in headers:
+                return await _send_problem(
+                    UnsupportedMediaType("A request body needs a Content-Type"), scope, receive, send
+                )
             return await self.app(scope, receive, send)
         if "chunked" not in headers.get("transfer-encoding", "").lower():
             return await self.app(scope, receive, send)
@@ -215,6 +221,10 @@ class BodyLimitMiddleware:
 
         # Replayed whole, with the Content-Length that Connexion's body validation relies on.
         body = b"".join(chunks)
+        if body and "content-type" not in headers:
+            return await _send_problem(
+                UnsupportedMediaType("A request body needs a Content-Type"), scope, receive, send
+            )
         kept = [(k, v) for k, v in scope["headers"] if k not in (b"transfer-encoding", b"content-length")]
         scope = {**scope, "headers": [*kept, (b"content-length", str(len(body)).encode())]}
         replayed = False

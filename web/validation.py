@@ -86,15 +86,26 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _contains_nul(value: Any) -> bool:
-    # PostgreSQL text cannot hold NUL; refused here, it can never reach a query as a 500.
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(item) for item in value)
-    return False
+MAX_JSON_DEPTH = 32  # far deeper than any body the spec describes
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and the halves of a UTF-16 pair standing alone
+
+
+def _refuse_hostile(body: Any) -> None:
+    """Refuses what PostgreSQL text cannot hold (NUL; an unpaired surrogate, which no encoding can write)
+    and nesting deeper than any schema, before the validator's recursion or a query meets them."""
+    pending = [(body, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise MalformedRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, str) and _UNSTORABLE.search(value):
+            raise MalformedRequest(
+                "Strings in the request body must not contain NUL (\\u0000) or unpaired surrogates (\\ud800-\\udfff)"
+            )
+        if isinstance(value, dict):
+            pending += [(item, depth + 1) for pair in value.items() for item in pair]
+        elif isinstance(value, list):
+            pending += [(item, depth + 1) for item in value]
 
 
 _ABSENT = object()  # an empty body, as opposed to the JSON value null
@@ -119,8 +130,9 @@ class FieldJSONBodyValidator(JSONRequestBodyValidator):
             raise MalformedRequest(f"The request body is not valid JSON: {error.msg} at position {error.pos}") from None
         except ValueError as error:
             raise MalformedRequest(f"The request body is not valid JSON: {error}") from None
-        if _contains_nul(body):
-            raise MalformedRequest("Strings in the request body must not contain NUL (\\u0000)")
+        except RecursionError:
+            raise MalformedRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels") from None
+        _refuse_hostile(body)
         return body
 
     def _validate(self, body: Any) -> dict[str, Any] | None:

@@ -19,12 +19,13 @@ from services.mail import SEND_EMAIL, Mailer
 def main() -> None:
     settings = load_settings_or_exit()
     configure_logging(settings)
-    database = Database(create_db_engine(settings))
+    database = Database(create_db_engine(settings, deadline=settings.db_client_deadline_seconds))
     worker = Worker(
         database,
         {SEND_EMAIL: Mailer(settings).send_job},
         concurrency=settings.worker_concurrency,
         visibility_timeout=timedelta(seconds=settings.job_visibility_timeout_seconds),
+        retention=timedelta(days=settings.job_retention_days),
     )
 
     def stop(_signal: int, _frame: FrameType | None) -> None:

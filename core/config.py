@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # a2wsgi runs handlers on 10 threads per worker: fewer connections than that would queue.
     db_pool_size: int = Field(10, ge=10, le=200)
     db_statement_timeout_ms: int = Field(5000, ge=0, le=600_000)
+    # The web and the worker hold no connection longer: past it, a server that stopped answering is cut off.
+    db_client_deadline_seconds: float = Field(10, ge=1, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
@@ -65,8 +67,9 @@ class Settings(BaseSettings):
     mail_timeout_seconds: float = Field(10, gt=0, le=120)
     # Background jobs (worker.py).
     worker_concurrency: int = Field(4, ge=1, le=64)
-    job_visibility_timeout_seconds: int = Field(300, ge=1, le=86_400)
+    job_visibility_timeout_seconds: int = Field(30, ge=1, le=86_400)
     job_dead_alert_threshold: int = Field(10, ge=0, le=1_000_000)
+    job_retention_days: int = Field(7, ge=1, le=3650)
     # Sign-in. JWT_PRIVATE_KEYS is a JWKS of EC P-256 private keys, each with a kid: the first signs, all
     # verify. Empty outside production: a key is generated once into VAR_DIR.
     jwt_private_keys: str = ""

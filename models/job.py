@@ -1,8 +1,13 @@
 """Durable background jobs: a row written in the same transaction as the change that caused it.
 
 A rolled-back request therefore enqueues nothing, and a committed one never loses its job. Workers
-claim due rows with FOR UPDATE SKIP LOCKED, so any number of them can run side by side; a job whose
-worker died (claimed longer ago than the visibility timeout) is claimed again. Delivery is at least once.
+claim due rows with FOR UPDATE SKIP LOCKED, so any number of them can run side by side. A worker beats
+its running jobs' `locked_at` while it lives; a job whose worker died (no beat for the visibility timeout)
+is claimed again. Delivery is at least once.
+
+A failed job is retried with capped exponential backoff until its retry window closes (`retry_until`:
+a day for mail, so a relay's outage of hours loses nothing) or it has used `max_attempts`. Then it is dead,
+and keeps its payload, so a retry after the outage can still do it; the worker purges old finished jobs.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from core.pagination import Page, paginate
 from models.base import Base, utcnow
 
 MAX_ERROR_CHARS = 2000
+RETRY_FOR = timedelta(hours=1)  # a job's retry window, unless its kind asks for another
 
 
 class JobStateConflict(ApiError):
@@ -31,7 +37,7 @@ class JobStatus(enum.StrEnum):
     QUEUED = "queued"  # waiting for run_at
     RUNNING = "running"  # claimed by a worker at locked_at
     SUCCEEDED = "succeeded"
-    DEAD = "dead"  # failed max_attempts times; kept with its last error
+    DEAD = "dead"  # failed until its retry window closed; kept with its payload and last error
 
 
 class Job(Base):
@@ -48,6 +54,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=5)
     run_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retry_until: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=lambda: utcnow() + RETRY_FOR)
     locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     locked_by: Mapped[str | None] = mapped_column(String(100))
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -55,18 +62,39 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @classmethod
-    def enqueue(cls, session: Session, kind: str, payload: dict[str, Any], *, max_attempts: int = 5) -> Job:
-        """Adds the job to `session`: it is committed, or rolled back, with the caller's change."""
-        job = cls(kind=kind, payload=payload, max_attempts=max_attempts, status=JobStatus.QUEUED, run_at=utcnow())
+    def enqueue(
+        cls,
+        session: Session,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        max_attempts: int = 5,
+        retry_for: timedelta = RETRY_FOR,
+    ) -> Job:
+        """Adds the job to `session`: it is committed, or rolled back, with the caller's change. It is retried
+        for `retry_for` after now, at most `max_attempts` times in all."""
+        now = utcnow()
+        job = cls(
+            kind=kind,
+            payload=payload,
+            max_attempts=max_attempts,
+            status=JobStatus.QUEUED,
+            run_at=now,
+            retry_until=now + retry_for,
+        )
         session.add(job)
         return job
 
     @classmethod
-    def metrics(cls, session: Session) -> dict[str, int]:
-        """Counts by status, and how long the oldest due job has waited (0 when none waits)."""
+    def metrics(cls, session: Session, *, alert_kinds: tuple[str, ...] = ()) -> dict[str, int]:
+        """Counts by status, how long the oldest due job has waited (0 when none waits), and how many jobs
+        of `alert_kinds` (those whose death someone notices, such as an email) are dead."""
         counts = {
             status: count for status, count in session.execute(select(cls.status, func.count()).group_by(cls.status))
         }
+        dead_alerting = session.scalar(
+            select(func.count()).where(cls.status == JobStatus.DEAD, cls.kind.in_(alert_kinds))
+        )
         now = utcnow()
         oldest_due = session.scalar(
             select(func.min(cls.run_at)).where(cls.status == JobStatus.QUEUED, cls.run_at <= now)
@@ -75,6 +103,7 @@ class Job(Base):
             "queued": counts.get(JobStatus.QUEUED, 0),
             "running": counts.get(JobStatus.RUNNING, 0),
             "dead": counts.get(JobStatus.DEAD, 0),
+            "deadAlerting": dead_alerting or 0,
             "oldestQueuedSeconds": int((now - oldest_due).total_seconds()) if oldest_due else 0,
         }
 
@@ -83,16 +112,15 @@ class Job(Base):
         """Marks up to `limit` due jobs as running by `worker` and returns them (commit to hand them over)."""
         now = utcnow()
         abandoned = (cls.status == JobStatus.RUNNING) & (cls.locked_at < now - visibility_timeout)
-        # An abandoned job that has used all its attempts (its handler may be what kills workers) is dead.
+        # An abandoned job out of attempts or time (its handler may be what kills workers) is dead.
         session.execute(
             update(cls)
-            .where(abandoned, cls.attempts >= cls.max_attempts)
+            .where(abandoned, (cls.attempts >= cls.max_attempts) | (cls.retry_until <= now))
             .values(
                 status=JobStatus.DEAD,
                 finished_at=now,
                 locked_at=None,
                 locked_by=None,
-                payload={},
                 last_error="abandoned: its worker stopped answering on every attempt",
             )
         )
@@ -101,7 +129,7 @@ class Job(Base):
             .where(
                 or_(
                     (cls.status == JobStatus.QUEUED) & (cls.run_at <= now),
-                    abandoned & (cls.attempts < cls.max_attempts),
+                    abandoned & (cls.attempts < cls.max_attempts) & (cls.retry_until > now),
                 )
             )
             .order_by(cls.run_at)
@@ -116,6 +144,13 @@ class Job(Base):
             execution_options={"synchronize_session": False},
         )
         return list(claimed)
+
+    @classmethod
+    def beat(cls, session: Session, *, worker: str) -> None:
+        """`worker` is alive: its running jobs are not abandoned."""
+        session.execute(
+            update(cls).where(cls.status == JobStatus.RUNNING, cls.locked_by == worker).values(locked_at=utcnow())
+        )
 
     @classmethod
     def page(
@@ -149,10 +184,12 @@ class Job(Base):
         return int(deleted.rowcount)  # type: ignore[attr-defined]
 
     def retry(self) -> None:
-        """A dead job gets a fresh set of attempts, due now."""
+        """A dead job gets a fresh set of attempts and a fresh window as long as its first, due now."""
         if self.status != JobStatus.DEAD:
             raise JobStateConflict(f"Only dead jobs can be retried; this one is {self.status.value}")
-        self.status, self.attempts, self.run_at, self.finished_at = JobStatus.QUEUED, 0, utcnow(), None
+        now = utcnow()
+        self.retry_until = now + (self.retry_until - self.created_at)
+        self.status, self.attempts, self.run_at, self.finished_at = JobStatus.QUEUED, 0, now, None
 
     def remove(self, session: Session) -> None:
         """Deletes the job, unless a worker is running it (lock it with `get(..., for_update=True)` first)."""
@@ -164,14 +201,15 @@ class Job(Base):
         self.status, self.finished_at, self.locked_at, self.locked_by = JobStatus.SUCCEEDED, utcnow(), None, None
         self.payload = {}  # payloads may carry one-time tokens: keep them no longer than needed
 
-    def fail(self, error: str, *, backoff_base: timedelta) -> None:
-        """Schedules a retry with exponential backoff and full jitter, or gives up after max_attempts."""
+    def fail(self, error: str, *, backoff_base: timedelta, backoff_cap: timedelta) -> None:
+        """Schedules a retry with capped exponential backoff and jitter, or, when the retry would fall after
+        the window or the attempts are used up, gives up: dead, with its payload (a retry can still do it)."""
         self.last_error = error[:MAX_ERROR_CHARS]
         self.locked_at = self.locked_by = None
-        if self.attempts >= self.max_attempts:
-            self.status, self.finished_at = JobStatus.DEAD, utcnow()
-            self.payload = {}  # a dead job keeps its error, not the one-time tokens it carried
+        now = utcnow()
+        delay = min(backoff_cap, backoff_base * 2 ** min(self.attempts - 1, 32))
+        run_at = now + delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
+        if self.attempts >= self.max_attempts or run_at > self.retry_until:
+            self.status, self.finished_at = JobStatus.DEAD, now
             return
-        ceiling = backoff_base * 2 ** (self.attempts - 1)
-        self.status = JobStatus.QUEUED
-        self.run_at = utcnow() + ceiling * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
+        self.status, self.run_at = JobStatus.QUEUED, run_at

@@ -14,6 +14,7 @@ class JobSchema(Schema):
     attempts = fields.Integer()
     max_attempts = fields.Integer(data_key="maxAttempts")
     run_at = fields.AwareDateTime(data_key="runAt", format="iso")
+    retry_until = fields.AwareDateTime(data_key="retryUntil", format="iso")
     locked_at = fields.AwareDateTime(data_key="lockedAt", format="iso", allow_none=True)
     locked_by = fields.String(data_key="lockedBy", allow_none=True)
     last_error = fields.String(data_key="lastError", allow_none=True)

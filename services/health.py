@@ -12,6 +12,7 @@ from core import __version__
 from core.db import Database
 from core.errors import DatabaseUnavailable, ServiceUnavailable
 from models import Job
+from services.mail import SEND_EMAIL
 
 log = logging.getLogger(__name__)
 STARTED = time.monotonic()
@@ -30,13 +31,14 @@ def readiness(database: Database) -> dict[str, Any]:
 
 
 def service_health(database: Database, *, dead_jobs_alert: int) -> dict[str, Any]:
-    """Degraded when the database is unavailable or more than `dead_jobs_alert` jobs are dead."""
+    """Degraded when the database is unavailable, an email is dead (someone is waiting for it), or more
+    than `dead_jobs_alert` jobs are."""
     try:
         with database.sessions() as session:
-            jobs: dict[str, int] | None = Job.metrics(session)
+            jobs: dict[str, int] | None = Job.metrics(session, alert_kinds=(SEND_EMAIL,))
     except SQLAlchemyError:
         jobs = None
-    healthy = jobs is not None and jobs["dead"] <= dead_jobs_alert
+    healthy = jobs is not None and jobs["deadAlerting"] == 0 and jobs["dead"] <= dead_jobs_alert
     return {
         "status": "ok" if healthy else "degraded",
         "version": __version__,

@@ -6,7 +6,9 @@ and rendered when sent. Templates live in services/templates/mail/<name>.txt and
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -20,6 +22,8 @@ from core.config import Settings
 from models import Job
 
 SEND_EMAIL = "send_email"
+RETRY_FOR = timedelta(days=1)
+MAX_ATTEMPTS = 200  # the window ends it first: a day of backoff capped at 30 minutes is about 70 attempts
 SUBJECTS = {
     "verify_email": "Confirm your email address",
     "reset_password": "Reset your Switchboard password",
@@ -36,7 +40,9 @@ _templates = Environment(
 def queue_email(session: Session, *, to: str, template: str, context: Mapping[str, Any]) -> Job:
     if template not in SUBJECTS:
         raise LookupError(f"no mail template {template!r}")
-    return Job.enqueue(session, SEND_EMAIL, {"to": to, "template": template, "context": dict(context)})
+    # A relay's outage of hours loses nothing; `messageKey` makes one Message-ID for every send of the job.
+    payload = {"to": to, "template": template, "context": dict(context), "messageKey": uuid.uuid4().hex}
+    return Job.enqueue(session, SEND_EMAIL, payload, max_attempts=MAX_ATTEMPTS, retry_for=RETRY_FOR)
 
 
 class Mailer:
@@ -46,16 +52,25 @@ class Mailer:
             settings.mail_url, outbox=settings.var_dir / "mail", timeout=settings.mail_timeout_seconds
         )
 
-    def render(self, *, to: str, template: str, context: Mapping[str, Any]) -> EmailMessage:
+    def render(
+        self, *, to: str, template: str, context: Mapping[str, Any], message_key: str | None = None
+    ) -> EmailMessage:
+        domain = self.sender.rsplit("@", 1)[-1].rstrip(">")
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = to
         message["Subject"] = SUBJECTS[template]
-        message["Message-ID"] = make_msgid(domain=self.sender.rsplit("@", 1)[-1].rstrip(">"))
+        message["Message-ID"] = f"<{message_key}@{domain}>" if message_key else make_msgid(domain=domain)
         message.set_content(_templates.get_template(f"{template}.txt").render(context))
         message.add_alternative(_templates.get_template(f"{template}.html").render(context), subtype="html")
         return message
 
     def send_job(self, payload: Mapping[str, Any]) -> None:
         """The `send_email` job: a refused or timed-out send raises, and the job system retries it."""
-        self.transport.send(self.render(to=payload["to"], template=payload["template"], context=payload["context"]))
+        message = self.render(
+            to=payload["to"],
+            template=payload["template"],
+            context=payload["context"],
+            message_key=payload.get("messageKey"),  # jobs queued before it existed have none
+        )
+        self.transport.send(message)

@@ -98,7 +98,7 @@ def test_health_reports_version_uptime_database_and_jobs(client: TestClient) -> 
     assert body["database"] == "ok"
     assert body["version"] == "0.1.0"
     assert body["uptimeSeconds"] >= 0
-    assert body["jobs"] == {"queued": 0, "running": 0, "dead": 0, "oldestQueuedSeconds": 0}
+    assert body["jobs"] == {"queued": 0, "running": 0, "dead": 0, "deadAlerting": 0, "oldestQueuedSeconds": 0}
 
 
 def test_health_counts_jobs_and_is_degraded_past_the_dead_job_threshold(
@@ -144,3 +144,15 @@ def test_a_query_over_the_statement_timeout_is_a_503(settings: Settings, app: Fl
     assert response.headers["retry-after"] == "5"
     assert response.json()["code"] == "database_unavailable"
     assert "statement" not in response.text
+
+
+def test_one_dead_email_makes_the_service_degraded_at_once(client: TestClient, db: Session) -> None:
+    db.add(Job(kind="send_email", payload={}, status=JobStatus.DEAD, run_at=datetime.now(UTC)))
+    db.add(Job(kind="other", payload={}, status=JobStatus.DEAD, run_at=datetime.now(UTC)))
+    db.commit()
+
+    body = client.get("/api/v1/health").json()
+
+    assert body["status"] == "degraded"
+    assert body["jobs"]["dead"] == 2
+    assert body["jobs"]["deadAlerting"] == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,10 +36,15 @@ def make_worker(app: FlaskApp, **handlers: Any) -> Worker:
     return Worker(database_of(app), handlers, backoff_base=timedelta(seconds=30), poll_interval=0.05)
 
 
-def enqueue(db: Session, kind: str = "record", **payload: Any) -> Job:
-    job = Job.enqueue(db, kind, payload or {"n": 1}, max_attempts=3)
+def enqueue(db: Session, kind: str = "record", *, retry_for: timedelta = timedelta(hours=1), **payload: Any) -> Job:
+    job = Job.enqueue(db, kind, payload or {"n": 1}, max_attempts=3, retry_for=retry_for)
     db.commit()
     return job
+
+
+def skip_the_backoff(db: Session) -> None:
+    db.execute(Job.__table__.update().values(run_at=datetime.now(UTC)))
+    db.commit()
 
 
 def test_a_due_job_runs_once_and_its_payload_is_cleared(app: FlaskApp, db: Session) -> None:
@@ -68,14 +75,13 @@ def test_a_failed_job_is_retried_later_with_backoff(app: FlaskApp, db: Session) 
     assert before + timedelta(seconds=15) <= job.run_at <= before + timedelta(seconds=31)
 
 
-def test_a_job_that_keeps_failing_ends_dead_with_its_last_error(app: FlaskApp, db: Session) -> None:
-    job = enqueue(db)
+def test_a_job_that_keeps_failing_ends_dead_with_its_last_error_and_its_payload(app: FlaskApp, db: Session) -> None:
+    job = enqueue(db, token="one-time-secret")
     record = Recorder(failures=99)
     worker = make_worker(app, record=record)
 
     for _ in range(job.max_attempts):
-        db.execute(Job.__table__.update().values(run_at=datetime.now(UTC)))  # skip the backoff
-        db.commit()
+        skip_the_backoff(db)
         worker.run_until_idle()
 
     db.refresh(job)
@@ -83,7 +89,89 @@ def test_a_job_that_keeps_failing_ends_dead_with_its_last_error(app: FlaskApp, d
     assert job.status == JobStatus.DEAD
     assert job.attempts == 3
     assert job.last_error == "ConnectionError: relay refused"
-    assert job.payload == {}
+    assert job.payload == {"token": "one-time-secret"}  # so a retry after the outage can still do it
+
+
+def test_retries_end_when_the_retry_window_closes_not_after_a_count(app: FlaskApp, db: Session) -> None:
+    job = Job.enqueue(db, "record", {"n": 1}, max_attempts=100, retry_for=timedelta(seconds=60))
+    db.commit()
+    worker = make_worker(app, record=Recorder(failures=99))  # backoff 30 s, then 60 s, then 120 s (jittered)
+
+    worker.run_until_idle()  # the retry falls within the minute
+    db.refresh(job)
+    assert job.status == JobStatus.QUEUED
+    for _ in range(2):  # the third attempt's retry (60-120 s away) falls after it
+        skip_the_backoff(db)
+        worker.run_until_idle()
+
+    db.refresh(job)
+    assert job.status == JobStatus.DEAD
+    assert job.attempts in (2, 3)  # the second's retry lands 30-60 s out: within or past the window
+    assert job.max_attempts == 100
+
+
+def test_the_backoff_is_capped(app: FlaskApp, db: Session) -> None:
+    job = enqueue(db, retry_for=timedelta(days=1))
+    db.execute(Job.__table__.update().values(attempts=20, max_attempts=50))  # 30 s x 2^20 uncapped
+    db.commit()
+    worker = Worker(
+        database_of(app),
+        {"record": Recorder(failures=99)},
+        backoff_base=timedelta(seconds=30),
+        backoff_cap=timedelta(minutes=2),
+    )
+    before = datetime.now(UTC)
+
+    worker.run_until_idle()
+
+    db.refresh(job)
+    assert job.status == JobStatus.QUEUED
+    assert before + timedelta(minutes=1) <= job.run_at <= datetime.now(UTC) + timedelta(minutes=2)
+
+
+def test_a_retried_dead_job_gets_a_window_as_long_as_its_first(app: FlaskApp, db: Session) -> None:
+    job = enqueue(db, retry_for=timedelta(hours=2))
+    db.execute(Job.__table__.update().values(status=JobStatus.DEAD, attempts=3))
+    db.commit()
+
+    db.refresh(job)
+    job.retry()
+    db.commit()
+
+    assert job.status == JobStatus.QUEUED
+    assert job.attempts == 0
+    assert timedelta(hours=2) - timedelta(seconds=5) <= job.retry_until - datetime.now(UTC) <= timedelta(hours=2)
+
+
+def test_a_live_worker_beats_its_claim_so_a_slow_job_is_not_taken_over(app: FlaskApp, db: Session) -> None:
+    job = enqueue(db)
+
+    def slow(payload: Mapping[str, Any]) -> None:
+        time.sleep(2.5)  # well past the visibility timeout
+
+    alive = Worker(database_of(app), {"record": slow}, visibility_timeout=timedelta(seconds=1), poll_interval=0.05)
+    runner = threading.Thread(target=alive.run)
+    runner.start()
+    other = Worker(database_of(app), {"record": Recorder()}, visibility_timeout=timedelta(seconds=1))
+    try:
+        while db.get(Job, job.id).status != JobStatus.RUNNING:  # type: ignore[union-attr]
+            time.sleep(0.02)
+            db.expire_all()
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            assert other.run_until_idle() == 0  # never abandoned: its worker keeps beating
+            time.sleep(0.1)
+        while db.get(Job, job.id).status not in (JobStatus.SUCCEEDED, JobStatus.DEAD):  # type: ignore[union-attr]
+            assert time.monotonic() < deadline + 15
+            time.sleep(0.05)
+            db.expire_all()
+    finally:
+        alive.stop()
+        runner.join(timeout=10)
+
+    db.refresh(job)
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.attempts == 1  # without the beats, even its own worker takes it over, again and again
 
 
 def test_a_job_of_an_unknown_kind_fails_instead_of_vanishing(app: FlaskApp, db: Session) -> None:
@@ -152,7 +240,7 @@ def test_a_request_enqueues_its_job_only_if_its_change_is_committed(
     assert len(db.scalars(select(Job)).all()) == jobs
 
 
-def test_a_job_that_keeps_killing_its_workers_ends_dead_and_forgets_its_payload(app: FlaskApp, db: Session) -> None:
+def test_a_job_that_keeps_killing_its_workers_ends_dead_with_its_payload(app: FlaskApp, db: Session) -> None:
     job = enqueue(db, token="one-time-secret")
     for _ in range(job.max_attempts):
         assert make_worker(app).claim(1)  # each claimant dies without reporting
@@ -163,5 +251,5 @@ def test_a_job_that_keeps_killing_its_workers_ends_dead_and_forgets_its_payload(
 
     db.refresh(job)
     assert job.status == JobStatus.DEAD
-    assert job.payload == {}
+    assert job.payload == {"token": "one-time-secret"}
     assert "abandoned" in (job.last_error or "")

@@ -15,12 +15,15 @@ import pytest
 from connexion import FlaskApp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
 
 from core.config import PROJECT_ROOT, Settings
 from models import Job, JobStatus
+from models.base import utcnow
 from services.jobs import Worker
 from services.mail import SEND_EMAIL, Mailer, queue_email
 from tests.conftest import database_of
+from tests.integration.test_admin_jobs import staff_headers
 from tests.smtp import Inbox, free_port, start_smtp
 
 PYTHON = sys.executable
@@ -95,6 +98,44 @@ def test_an_unreachable_smtp_server_means_a_retry_not_a_lost_email(
     assert job.payload["to"] == "ada@example.com"
 
 
+def test_an_email_that_died_in_an_outage_keeps_its_payload_and_a_retry_delivers_it(
+    app: FlaskApp, client: TestClient, db: Session, settings: Settings, inbox: Inbox
+) -> None:
+    job = queue_verification(db)
+    assert abs(job.retry_until - job.created_at - timedelta(days=1)) < timedelta(minutes=1)  # a day of retries
+    down = worker_for(app, settings, f"smtp://127.0.0.1:{free_port()}")
+    down.run_until_idle()
+    db.execute(Job.__table__.update().values(run_at=utcnow(), retry_until=utcnow()))  # the day has passed
+    db.commit()
+    down.run_until_idle()
+    db.refresh(job)
+    assert job.status == JobStatus.DEAD
+    assert job.payload["to"] == "ada@example.com"
+    health = client.get("/api/v1/health").json()
+    assert (health["status"], health["jobs"]["deadAlerting"]) == ("degraded", 1)
+
+    retried = client.post(f"/api/v1/admin/jobs/{job.id}/retry", headers=staff_headers(client, db))
+    assert retried.status_code == 200, retried.text
+    worker_for(app, settings, inbox.url).run_until_idle()  # type: ignore[attr-defined]
+
+    db.refresh(job)
+    assert job.status == JobStatus.SUCCEEDED
+    assert [message["To"] for message in inbox.messages] == ["ada@example.com"]
+    assert client.get("/api/v1/health").json()["status"] == "ok"
+
+
+def test_every_send_of_a_job_carries_the_same_message_id(settings: Settings, inbox: Inbox, db: Session) -> None:
+    payload = queue_verification(db).payload
+    mailer = Mailer(settings.model_copy(update={"mail_url": inbox.url}))  # type: ignore[attr-defined]
+
+    mailer.send_job(payload)
+    mailer.send_job(payload)  # sent again: a worker died before it could record the first
+
+    first, again = inbox.messages
+    assert first["Message-ID"] == again["Message-ID"]
+    assert first["Message-ID"] == f"<{payload['messageKey']}@switchboard.localhost>"
+
+
 def test_without_an_smtp_url_mail_is_written_to_files(tmp_path: Path, settings: Settings) -> None:
     mailer = Mailer(settings.model_copy(update={"mail_url": ""}))
     mailer.transport = type(mailer.transport)(tmp_path)  # type: ignore[call-arg]
@@ -149,6 +190,7 @@ def test_a_job_of_a_killed_worker_is_completed_by_another(
 
     assert db.get(Job, job.id).attempts == 2  # type: ignore[union-attr]
     assert [m["To"] for m in inbox.messages][-1] == "ada@example.com"
+    assert len({m["Message-ID"] for m in inbox.messages}) == 1  # the killed send, if it arrived, is the same email
 
 
 def test_sigterm_lets_the_running_job_finish_before_the_worker_exits(

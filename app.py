@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     settings = settings or load_settings_or_exit()
     configure_logging(settings)
     contract = contract or Contract.load()
-    database = Database(create_db_engine(settings))
+    database = Database(create_db_engine(settings, deadline=settings.db_client_deadline_seconds))
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:

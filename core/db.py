@@ -9,21 +9,29 @@ sanctioned exceptions to "one commit at the request boundary" (web/context.py ow
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import PROJECT_ROOT, Settings
 
+log = logging.getLogger(__name__)
 
-def create_db_engine(settings: Settings) -> Engine:
-    return create_engine(
+
+def create_db_engine(settings: Settings, *, deadline: float | None = None) -> Engine:
+    """The engine; with `deadline` (seconds), no connection stays lent longer (see `Deadlines`)."""
+    engine = create_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size // 2,
@@ -35,8 +43,87 @@ def create_db_engine(settings: Settings) -> Engine:
             # Names our connections in pg_stat_activity; `?application_name=` in the URL overrides it.
             "application_name": make_url(settings.database_url).query.get("application_name", "switchboard"),
             "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+            # A peer that vanished (a dropped network path) is noticed in seconds, not the kernel's 15 minutes.
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 15_000,
         },
     )
+    if deadline is not None:
+        Deadlines(deadline).watch(engine)
+    return engine
+
+
+class Deadlines:
+    """A client-side deadline on every lent connection, for a server that stops answering.
+
+    `statement_timeout` is enforced by the server, so a frozen one (stopped, swapping, its disk hung)
+    enforces nothing, and a live peer's kernel keeps acknowledging, so TCP timeouts never fire either.
+    Here a connection is armed when the pool lends it (and around the pool's liveness ping) and disarmed
+    when it comes back; one thread shuts down the socket of any connection still out past its deadline,
+    so whoever waits on it gets an error at once (OperationalError: a 503 for a request) instead of
+    hanging. Keep the deadline above the statement timeout: it is for a server that does not answer.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._armed: dict[int, tuple[float, Any]] = {}  # id(DB-API connection) -> (deadline, connection)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, engine: Engine) -> None:
+        event.listen(engine.pool, "checkout", lambda dbapi_connection, *_: self.arm(dbapi_connection))
+        for name in ("checkin", "close", "close_detached", "invalidate", "soft_invalidate"):
+            event.listen(engine.pool, name, lambda dbapi_connection, *_: self.disarm(dbapi_connection))
+        ping: Callable[[Any], bool] = engine.dialect.do_ping
+
+        def bounded_ping(dbapi_connection: Any) -> bool:
+            self.arm(dbapi_connection)
+            try:
+                return ping(dbapi_connection)
+            finally:
+                self.disarm(dbapi_connection)
+
+        engine.dialect.do_ping = bounded_ping  # type: ignore[method-assign]
+
+    def arm(self, dbapi_connection: Any) -> None:
+        with self._lock:
+            self._armed[id(dbapi_connection)] = (time.monotonic() + self.seconds, dbapi_connection)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="db-deadlines", daemon=True)
+                self._thread.start()
+
+    def disarm(self, dbapi_connection: Any) -> None:
+        with self._lock:
+            self._armed.pop(id(dbapi_connection), None)
+
+    def _watch(self) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                expired = [key for key, (due, _) in self._armed.items() if due <= now]
+                for key in expired:
+                    _, dbapi_connection = self._armed.pop(key)
+                    _shut_down(dbapi_connection)
+                next_due = min((due for due, _ in self._armed.values()), default=now + 1)
+            time.sleep(min(max(next_due - now, 0.05), 1))
+
+
+def _shut_down(dbapi_connection: Any) -> None:
+    """Ends the connection's TCP (or Unix) stream under its owner, who then fails instead of waiting."""
+    if getattr(dbapi_connection, "closed", 1):
+        return
+    log.warning("database connection lent past its deadline: shutting it down")
+    try:
+        with socket.socket(fileno=dbapi_connection.fileno()) as stream:
+            try:
+                stream.shutdown(socket.SHUT_RDWR)
+            finally:
+                stream.detach()  # the fd stays the driver's, which closes it
+    except OSError:
+        pass  # already gone
 
 
 # Any number of replicas may start at once; each migrates and loads the catalog first. They take turns

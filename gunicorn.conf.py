@@ -10,7 +10,7 @@ _settings = load_settings_or_exit()
 wsgi_app = "app:app"
 bind = [f"0.0.0.0:{_settings.port}"]  # a container's port: publish it deliberately
 workers = _settings.web_concurrency
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "web.gunicorn_worker.Worker"
 # SIGTERM: stop accepting, let in-flight requests finish for up to graceful_timeout, then run the
 # app's lifespan shutdown (which closes the database pool).
 graceful_timeout = 30

@@ -124,3 +124,13 @@ def test_invalid_configuration_stops_gunicorn_before_it_serves() -> None:
     assert "Traceback" not in result.stderr
     for variable in ("PORT", "LOG_FORMAT", "DB_POOL_SIZE"):
         assert variable in result.stderr
+
+
+def test_responses_do_not_name_the_server_software(server: tuple[subprocess.Popen[bytes], str]) -> None:
+    _, base = server
+
+    with urllib.request.urlopen(f"{base}/health-check/liveness", timeout=10) as response:  # noqa: S310 - ours
+        headers = response.headers
+
+    assert headers.get("Server") is None
+    assert headers.get("X-Request-ID")  # the app's own headers are there

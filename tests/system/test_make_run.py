@@ -25,7 +25,9 @@ from core.config import PROJECT_ROOT, Settings
 
 MAKE = shutil.which("make") or "make"
 START_SECONDS = 120  # deadlines, not measurements: the first start creates the database, and a
-STOP_SECONDS = 120  # loaded machine's disk can make PostgreSQL's shutdown checkpoint slow
+# loaded machine's disk can make PostgreSQL's shutdown checkpoint slow. A stop is bounded by the wrapper's
+# own deadlines (cli/embedded_db.py: 60 s for `fast`, then 60 s for `immediate`); this one lies beyond both.
+STOP_SECONDS = 150
 T = TypeVar("T")
 
 

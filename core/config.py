@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     max_body_bytes: int = Field(10 * 1024, ge=1, le=10 * 1024 * 1024)
+    # The HTTP server's bounds on a request's head (request line and headers): its size, and how long it may take.
+    http_max_head_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+    http_head_timeout_seconds: float = Field(10, gt=0, le=300)
     web_concurrency: int = Field(2, ge=1, le=64)
     # Email: smtp://user:password@host:port?starttls=true; empty writes .eml files to VAR_DIR/mail (not production).
     mail_url: str = ""

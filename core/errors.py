@@ -120,6 +120,14 @@ class PayloadTooLarge(ApiError):
     status, code, title = 413, "payload_too_large", "Payload Too Large"
 
 
+class RequestTimeout(ApiError):
+    status, code, title = 408, "request_timeout", "Request Timeout"
+
+
+class RequestHeadTooLarge(ApiError):
+    status, code, title = 431, "request_head_too_large", "Request Header Fields Too Large"
+
+
 class UnsupportedMediaType(ApiError):
     status, code, title = 415, "unsupported_media_type", "Unsupported Media Type"
 

@@ -1,12 +1,86 @@
-"""The uvicorn worker gunicorn runs (gunicorn.conf.py): uvicorn's, without its `server: uvicorn` header,
-which would tell every caller which server and so which known bugs to try."""
+"""The uvicorn worker gunicorn runs (gunicorn.conf.py), with the HTTP-level bounds uvicorn leaves out.
+
+- No `server: uvicorn` header, which would tell every caller which server, and so which known bugs, to try.
+- A request's head (request line and headers) must fit in HTTP_MAX_HEAD_BYTES, else 431: httptools would
+  buffer an unfinished header line without limit (4 connections x 32 MB grew a worker by 150 MB).
+- It must arrive within HTTP_HEAD_TIMEOUT_SECONDS of the connection (or of the previous response on a
+  kept-alive one), else 408 and the connection is closed: a client that trickles or never finishes its
+  head holds a connection and its memory for no longer than that.
+Both answers are problems (application/problem+json), written by the protocol: the app never sees them.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
+
+from core.config import load_settings_or_exit
+from core.errors import ApiError, RequestHeadTooLarge, RequestTimeout
+
+_settings = load_settings_or_exit()
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    max_head_bytes = _settings.http_max_head_bytes
+    head_timeout = _settings.http_head_timeout_seconds
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_head()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._head_bytes is not None and not self.transport.is_closing():
+            self._head_bytes += len(data)  # counted after the parser had it: a chunk may end the head
+            if self._head_bytes > self.max_head_bytes:
+                self._refuse(RequestHeadTooLarge(f"The request line and headers exceed {self.max_head_bytes} bytes"))
+
+    def on_headers_complete(self) -> None:
+        self._head_arrived()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_arrived()
+        super().connection_lost(exc)
+
+    def _await_head(self) -> None:
+        self._head_arrived()
+        self._head_bytes: int | None = 0
+        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(self.head_timeout, self._head_late)
+
+    def _head_arrived(self) -> None:
+        self._head_bytes = None
+        timer, self._head_timer = getattr(self, "_head_timer", None), None
+        if timer is not None:
+            timer.cancel()
+
+    def _head_late(self) -> None:
+        if self._head_bytes:  # a head had begun: say why the connection ends
+            self._refuse(RequestTimeout(f"The request head did not arrive within {self.head_timeout:g} seconds"))
+        else:  # an idle connection: just close it, as keep-alive's timeout does
+            self._head_arrived()
+            self.transport.close()
+
+    def _refuse(self, error: ApiError) -> None:
+        self._head_arrived()
+        status, headers, body = error.encode()
+        lines = [f"HTTP/1.1 {status} {error.title}", *(f"{name}: {value}" for name, value in headers.items())]
+        lines += [f"Content-Length: {len(body)}", "Connection: close"]
+        self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        self.transport.close()
 
 
 class Worker(UvicornWorker):
-    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {**UvicornWorker.CONFIG_KWARGS, "server_header": False}
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
+        **UvicornWorker.CONFIG_KWARGS,
+        "server_header": False,
+        "http": BoundedHttpToolsProtocol,
+    }

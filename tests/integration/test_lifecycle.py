@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from sqlalchemy import create_engine, text
 from core.config import PROJECT_ROOT
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+HEAD_TIMEOUT = 2  # seconds (HTTP_HEAD_TIMEOUT_SECONDS); the size bound is the default, 16 KiB
 
 
 def free_port() -> int:
@@ -51,6 +53,7 @@ def server(database_url: str, migrated: None, tmp_path: Path) -> Iterator[tuple[
         "PORT": str(port),
         "WEB_CONCURRENCY": "1",
         "APP_ENV": "test",
+        "HTTP_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),
     }
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen([GUNICORN, "-c", "gunicorn.conf.py"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log)
@@ -134,3 +137,67 @@ def test_responses_do_not_name_the_server_software(server: tuple[subprocess.Pope
 
     assert headers.get("Server") is None
     assert headers.get("X-Request-ID")  # the app's own headers are there
+
+
+def _exchange(base: str, request: bytes, *, wait: float = 10) -> bytes:
+    """Sends raw bytes on a new connection, 8 KiB at a time (stopping once the server has answered or closed);
+    returns all the server sends until it closes the connection."""
+    host, port = base.removeprefix("http://").split(":")
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=wait) as connection:
+        try:
+            for start in range(0, len(request), 8192):
+                connection.sendall(request[start : start + 8192])
+                if select.select([connection], [], [], 0.01)[0]:
+                    break  # the server answered before the request ended
+            while chunk := connection.recv(65536):
+                received += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # it closed with our bytes unread: what it sent before is in `received`
+    return received
+
+
+def test_a_request_head_over_16_kib_is_a_431_problem(server: tuple[subprocess.Popen[bytes], str]) -> None:
+    _, base = server
+    huge = b"GET /health-check/liveness HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1024 * 1024) + b"\r\n\r\n"
+
+    answer = _exchange(base, huge)
+
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert b"Content-Type: application/problem+json" in answer
+    assert b'"code": "request_head_too_large"' in answer
+    assert get(f"{base}/health-check/liveness") == 200  # and the server serves on
+
+
+def test_a_request_head_that_never_ends_is_a_408_and_the_connection_closes(
+    server: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    _, base = server
+    started = time.monotonic()
+
+    answer = _exchange(
+        base, b"GET /health-check/liveness HTTP/1.1\r\nHost: x\r\nX-Slow: trickl", wait=HEAD_TIMEOUT + 10
+    )
+
+    assert HEAD_TIMEOUT - 0.5 <= time.monotonic() - started < HEAD_TIMEOUT + 5
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b'"code": "request_timeout"' in answer
+
+
+def test_an_idle_connection_is_closed_after_the_head_timeout(server: tuple[subprocess.Popen[bytes], str]) -> None:
+    _, base = server
+    started = time.monotonic()
+
+    assert _exchange(base, b"", wait=HEAD_TIMEOUT + 10) == b""
+    assert time.monotonic() - started < HEAD_TIMEOUT + 5
+
+
+def test_a_kept_alive_connection_serves_requests_one_after_another(
+    server: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    _, base = server
+    request = b"GET /health-check/liveness HTTP/1.1\r\nHost: x\r\n\r\n"
+
+    answer = _exchange(base, request * 3, wait=HEAD_TIMEOUT + 10)  # pipelined; the server closes when idle
+
+    assert answer.count(b"HTTP/1.1 200 ") == 3

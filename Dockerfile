@@ -15,7 +15,7 @@ RUN REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --yes @redocly
 
 # Runtime stage: no compilers, a non-root user, only what serving needs.
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 APP_ENV=production PORT=3001
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 APP_ENV=production PORT=3001 SHUTDOWN_DRAIN_SECONDS=5
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin switchboard
 WORKDIR /app
 COPY --from=build /wheels /wheels

@@ -11,9 +11,10 @@ wsgi_app = "app:app"
 bind = [f"0.0.0.0:{_settings.port}"]  # a container's port: publish it deliberately
 workers = _settings.web_concurrency
 worker_class = "web.gunicorn_worker.Worker"
-# SIGTERM: stop accepting, let in-flight requests finish for up to graceful_timeout, then run the
-# app's lifespan shutdown (which closes the database pool).
-graceful_timeout = 30
+# SIGTERM: serve on for SHUTDOWN_DRAIN_SECONDS with readiness at 503 (web/gunicorn_worker.py), then stop
+# accepting, let in-flight requests finish, and run the app's lifespan shutdown (which closes the database
+# pool); all within graceful_timeout, after which gunicorn kills the worker.
+graceful_timeout = 30 + _settings.shutdown_drain_seconds
 timeout = 60
 keepalive = 5
 accesslog = None  # the app writes its own access line (web.middleware.AccessLogMiddleware)

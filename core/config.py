@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # The HTTP server's bounds on a request's head (request line and headers): its size, and how long it may take.
     http_max_head_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
     http_head_timeout_seconds: float = Field(10, gt=0, le=300)
+    # On SIGTERM a web worker keeps serving this long with readiness at 503 (so load balancers route away
+    # before its listener closes), then finishes in-flight requests and exits. Production: about the load
+    # balancer's health-check interval times its failure threshold.
+    shutdown_drain_seconds: float = Field(0, ge=0, le=120)
     web_concurrency: int = Field(2, ge=1, le=64)
     # Email: smtp://user:password@host:port?starttls=true; empty writes .eml files to VAR_DIR/mail (not production).
     mail_url: str = ""

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from core import __version__
+from core import __version__, shutdown
 from core.db import Database
 from core.errors import DatabaseUnavailable, ServiceUnavailable
 from models import Job
@@ -19,7 +19,10 @@ STARTED = time.monotonic()
 
 
 def readiness(database: Database) -> dict[str, Any]:
-    """Ready when the database answers and is at the migration this code expects; else 503."""
+    """Ready when the database answers and is at the migration this code expects, and the process is not
+    draining towards its exit; else 503."""
+    if shutdown.draining.is_set():
+        raise ServiceUnavailable("This instance is shutting down; it serves what reaches it meanwhile")
     try:
         revision = database.schema_revision()
     except SQLAlchemyError as error:

@@ -7,16 +7,25 @@
   kept-alive one), else 408 and the connection is closed: a client that trickles or never finishes its
   head holds a connection and its memory for no longer than that.
 Both answers are problems (application/problem+json), written by the protocol: the app never sees them.
+- A drain phase: on SIGTERM a worker serves on for SHUTDOWN_DRAIN_SECONDS with readiness at 503, so that
+  load balancers route away before its listener closes; then uvicorn's graceful shutdown runs as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
+import time
+from types import FrameType
 from typing import Any, ClassVar
 
+from gunicorn.arbiter import Arbiter
+from uvicorn import Server
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
+from core import shutdown
 from core.config import load_settings_or_exit
 from core.errors import ApiError, RequestHeadTooLarge, RequestTimeout
 
@@ -78,9 +87,34 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
+class DrainingServer(Server):
+    drain_seconds = _settings.shutdown_drain_seconds
+    _exit_at: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGTERM and self.drain_seconds and self._exit_at is None:
+            shutdown.draining.set()
+            self._exit_at = time.monotonic() + self.drain_seconds
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._exit_at is not None and time.monotonic() >= self._exit_at:
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+
 class Worker(UvicornWorker):
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         **UvicornWorker.CONFIG_KWARGS,
         "server_header": False,
         "http": BoundedHttpToolsProtocol,
     }
+
+    async def _serve(self) -> None:  # UvicornWorker's, with the draining server
+        self.config.app = self.wsgi
+        server = DrainingServer(config=self.config)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)

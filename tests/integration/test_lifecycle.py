@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -44,8 +45,9 @@ def wait_until(condition, seconds: float = 20) -> None:  # type: ignore[no-untyp
     raise AssertionError(f"not within {seconds}s: {condition.__doc__ or condition}")
 
 
-@pytest.fixture
-def server(database_url: str, migrated: None, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+@contextlib.contextmanager
+def gunicorn(database_url: str, log_path: Path, **settings: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """The real server, as production starts it, with these settings (environment variables) added."""
     port = free_port()
     env = {
         **os.environ,
@@ -54,8 +56,9 @@ def server(database_url: str, migrated: None, tmp_path: Path) -> Iterator[tuple[
         "WEB_CONCURRENCY": "1",
         "APP_ENV": "test",
         "HTTP_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),
+        **settings,
     }
-    log = (tmp_path / "server.log").open("wb")
+    log = log_path.open("wb")
     process = subprocess.Popen([GUNICORN, "-c", "gunicorn.conf.py"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
 
@@ -73,6 +76,12 @@ def server(database_url: str, migrated: None, tmp_path: Path) -> Iterator[tuple[
             process.kill()
         process.wait()
         log.close()
+
+
+@pytest.fixture
+def server(database_url: str, migrated: None, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    with gunicorn(database_url, tmp_path / "server.log") as started:
+        yield started
 
 
 def test_sigterm_lets_the_in_flight_request_finish_then_stops(
@@ -201,3 +210,27 @@ def test_a_kept_alive_connection_serves_requests_one_after_another(
     answer = _exchange(base, request * 3, wait=HEAD_TIMEOUT + 10)  # pipelined; the server closes when idle
 
     assert answer.count(b"HTTP/1.1 200 ") == 3
+
+
+def test_sigterm_first_drains_readiness_503_while_requests_are_still_served(
+    database_url: str, migrated: None, tmp_path: Path
+) -> None:
+    drain = 3
+    with gunicorn(database_url, tmp_path / "server.log", SHUTDOWN_DRAIN_SECONDS=str(drain)) as (process, base):
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+
+        def not_ready() -> bool:
+            try:
+                return get(f"{base}/health-check/readiness", timeout=1) != 200
+            except urllib.error.HTTPError as refused:
+                return refused.code == 503
+
+        wait_until(not_ready, seconds=drain)
+        served_while_draining = get(f"{base}/api/v1/plans", timeout=2)  # a new connection, still accepted
+        assert time.monotonic() - signalled < drain
+        assert process.wait(timeout=drain + 20) == 0
+        stopped_after = time.monotonic() - signalled
+
+    assert served_while_draining == 200
+    assert stopped_after >= drain - 0.5

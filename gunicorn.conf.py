@@ -1,5 +1,6 @@
 """Gunicorn settings, from the same validated settings as the app (an invalid value exits with 2)."""
 
+import math
 from typing import Any
 
 from core.config import load_settings_or_exit
@@ -14,7 +15,7 @@ worker_class = "web.gunicorn_worker.Worker"
 # SIGTERM: serve on for SHUTDOWN_DRAIN_SECONDS with readiness at 503 (web/gunicorn_worker.py), then stop
 # accepting, let in-flight requests finish, and run the app's lifespan shutdown (which closes the database
 # pool); all within graceful_timeout, after which gunicorn kills the worker.
-graceful_timeout = 30 + _settings.shutdown_drain_seconds
+graceful_timeout = 30 + math.ceil(_settings.shutdown_drain_seconds)
 timeout = 60
 keepalive = 5
 accesslog = None  # the app writes its own access line (web.middleware.AccessLogMiddleware)

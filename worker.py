@@ -26,6 +26,8 @@ def main() -> None:
         concurrency=settings.worker_concurrency,
         visibility_timeout=timedelta(seconds=settings.job_visibility_timeout_seconds),
         retention=timedelta(days=settings.job_retention_days),
+        backoff_base=timedelta(seconds=settings.job_backoff_base_seconds),
+        backoff_cap=timedelta(seconds=settings.job_backoff_cap_seconds),
     )
 
     def stop(_signal: int, _frame: FrameType | None) -> None:

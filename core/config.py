@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     job_visibility_timeout_seconds: int = Field(30, ge=1, le=86_400)
     job_dead_alert_threshold: int = Field(10, ge=0, le=1_000_000)
     job_retention_days: int = Field(7, ge=1, le=3650)
+    # A failed job's retries: exponential from the base, capped (each with jitter), until its window closes.
+    job_backoff_base_seconds: float = Field(10, gt=0, le=3600)
+    job_backoff_cap_seconds: float = Field(1800, gt=0, le=86_400)
     # Sign-in. JWT_PRIVATE_KEYS is a JWKS of EC P-256 private keys, each with a kid: the first signs, all
     # verify. Empty outside production: a key is generated once into VAR_DIR.
     jwt_private_keys: str = ""

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from connexion import FlaskApp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -146,13 +147,16 @@ def test_without_an_smtp_url_mail_is_written_to_files(tmp_path: Path, settings: 
     assert b"Subject: Reset your Switchboard password" in eml.read_bytes()
 
 
-def start_worker(database_url: str, mail_url: str, log: Path, visibility_timeout: int = 300) -> subprocess.Popen[bytes]:
+def start_worker(
+    database_url: str, mail_url: str, log: Path, visibility_timeout: int = 300, **settings: str
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "MAIL_URL": mail_url,
         "JOB_VISIBILITY_TIMEOUT_SECONDS": str(visibility_timeout),
         "WORKER_CONCURRENCY": "2",
+        **settings,
     }
     out = log.open("ab")
     return subprocess.Popen([PYTHON, "worker.py"], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out)
@@ -210,3 +214,39 @@ def test_sigterm_lets_the_running_job_finish_before_the_worker_exits(
     db.expire_all()
     assert db.get(Job, job.id).status == JobStatus.SUCCEEDED  # type: ignore[union-attr]
     assert len(inbox.messages) == 1
+
+
+def test_mail_queued_during_an_smtp_outage_longer_than_five_attempts_is_all_delivered_once(
+    db: Session, database_url: str, tmp_path: Path
+) -> None:
+    recipients = [f"person-{n}@example.com" for n in range(3)]
+    jobs = [queue_verification(db, to=to) for to in recipients]
+    port = free_port()  # nothing listens there yet: the relay is down
+    # Backoff scaled down a thousandfold (base 10 ms, cap 0.2 s): the 4 s outage outlasts what five attempts
+    # used to span (about 0.3 s at this scale) more than ten times over.
+    worker = start_worker(
+        database_url,
+        f"smtp://127.0.0.1:{port}",
+        tmp_path / "worker.log",
+        JOB_BACKOFF_BASE_SECONDS="0.01",
+        JOB_BACKOFF_CAP_SECONDS="0.2",
+    )
+    inbox = Inbox()
+    try:
+        time.sleep(4)
+        controller = Controller(inbox, hostname="127.0.0.1", port=port)
+        controller.start()  # the relay is back
+
+        def all_delivered() -> bool:
+            db.expire_all()
+            return all(db.get(Job, job.id).status == JobStatus.SUCCEEDED for job in jobs)  # type: ignore[union-attr]
+
+        wait_for(all_delivered)
+        controller.stop()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+    assert sorted(message["To"] for message in inbox.messages) == recipients  # each once
+    assert all(db.get(Job, job.id).attempts > 5 for job in jobs)  # type: ignore[union-attr]
+    assert db.scalars(select(Job).where(Job.status == JobStatus.DEAD)).all() == []

@@ -97,7 +97,7 @@ def test_a_frozen_database_is_a_prompt_503_and_the_service_recovers(
     assert plans.headers["Retry-After"]
     assert plans_took < bound, plans_took
     assert readiness.status_code == 503
-    assert readiness_took < bound, readiness_took
+    assert readiness_took < 2, readiness_took  # a load balancer's probe never waits longer
     deadline = time.monotonic() + 20
     while (status := client.get("/api/v1/plans").status_code) != 200:  # recovered: new connections work
         assert status == 503

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     # On SIGTERM a web worker keeps serving this long with readiness at 503 (so load balancers route away
     # before its listener closes), then finishes in-flight requests and exits. Production: about the load
     # balancer's health-check interval times its failure threshold.
-    shutdown_drain_seconds: float = Field(0, ge=0, le=120)
+    shutdown_drain_seconds: float = Field(3, ge=0, le=120)
     web_concurrency: int = Field(2, ge=1, le=64)
     # Email: smtp://user:password@host:port?starttls=true; empty writes .eml files to VAR_DIR/mail (not production).
     mail_url: str = ""

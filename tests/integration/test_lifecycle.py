@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import http.client
 import os
 import select
 import signal
@@ -56,6 +58,7 @@ def gunicorn(database_url: str, log_path: Path, **settings: str) -> Iterator[tup
         "WEB_CONCURRENCY": "1",
         "APP_ENV": "test",
         "HTTP_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),
+        "SHUTDOWN_DRAIN_SECONDS": "0",  # the drain's own tests set one
         **settings,
     }
     log = log_path.open("wb")
@@ -234,3 +237,53 @@ def test_sigterm_first_drains_readiness_503_while_requests_are_still_served(
 
     assert served_while_draining == 200
     assert stopped_after >= drain - 0.5
+
+
+def test_sigterm_under_load_turns_readiness_503_first_and_fails_no_request(
+    database_url: str, migrated: None, tmp_path: Path
+) -> None:
+    """Eight clients send requests without pause, as a load balancer would until readiness has failed for a
+    while (here half the drain after its first 503); then it routes away. Every request is served."""
+    drain = 2
+    outcomes: list[object] = []  # a status, or what went wrong
+    not_ready_at: list[float] = []
+
+    def routed_away() -> bool:
+        return bool(not_ready_at) and time.monotonic() > not_ready_at[0] + drain / 2
+
+    with gunicorn(database_url, tmp_path / "server.log", SHUTDOWN_DRAIN_SECONDS=str(drain), WEB_CONCURRENCY="2") as (
+        process,
+        base,
+    ):
+
+        def client() -> None:
+            while not routed_away():
+                try:
+                    outcomes.append(get(f"{base}/api/v1/plans?limit=5", timeout=10))
+                except urllib.error.HTTPError as answered:
+                    outcomes.append(answered.code)
+                except (urllib.error.URLError, ConnectionError, http.client.HTTPException) as failed:
+                    outcomes.append(repr(failed))  # refused, reset, cut short: a lost request
+
+        def prober() -> None:
+            while not not_ready_at:
+                try:
+                    get(f"{base}/health-check/readiness", timeout=2)
+                except urllib.error.HTTPError:
+                    not_ready_at.append(time.monotonic())
+                time.sleep(0.02)
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        prober()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert process.wait(timeout=drain + 30) == 0
+
+    assert not_ready_at[0] - signalled < 1  # readiness said 503 at once
+    assert set(outcomes) == {200}, collections.Counter(map(str, outcomes))
+    assert len(outcomes) > 20

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # The HTTP server's bounds on a request's head (request line and headers): its size, and how long it may take.
     http_max_head_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
     http_head_timeout_seconds: float = Field(10, gt=0, le=300)
+    http_max_headers: int = Field(100, ge=10, le=1000)
+    http_max_connections: int = Field(1000, ge=1, le=100_000)  # per worker process
     # On SIGTERM a web worker keeps serving this long with readiness at 503 (so load balancers route away
     # before its listener closes), then finishes in-flight requests and exits. Production: about the load
     # balancer's health-check interval times its failure threshold.

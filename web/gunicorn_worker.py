@@ -1,8 +1,11 @@
 """The uvicorn worker gunicorn runs (gunicorn.conf.py), with the HTTP-level bounds uvicorn leaves out.
 
 - No `server: uvicorn` header, which would tell every caller which server, and so which known bugs, to try.
-- A request's head (request line and headers) must fit in HTTP_MAX_HEAD_BYTES, else 431: httptools would
-  buffer an unfinished header line without limit (4 connections x 32 MB grew a worker by 150 MB).
+- A request's head (request line and headers) must fit in HTTP_MAX_HEAD_BYTES and HTTP_MAX_HEADERS fields,
+  else 431: httptools would buffer an unfinished header line without limit (4 connections x 32 MB grew a
+  worker by 150 MB).
+- At most HTTP_MAX_CONNECTIONS open connections per worker; one more is answered 503 (with Retry-After)
+  and closed before anything of it is read.
 - It must arrive within HTTP_HEAD_TIMEOUT_SECONDS of the connection (or of the previous response on a
   kept-alive one), else 408 and the connection is closed: a client that trickles or never finishes its
   head holds a connection and its memory for no longer than that.
@@ -20,6 +23,7 @@ import time
 from types import FrameType
 from typing import Any, ClassVar
 
+import httptools
 from gunicorn.arbiter import Arbiter
 from uvicorn import Server
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -27,18 +31,43 @@ from uvicorn_worker import UvicornWorker
 
 from core import shutdown
 from core.config import load_settings_or_exit
-from core.errors import ApiError, RequestHeadTooLarge, RequestTimeout
+from core.errors import ApiError, RequestHeadTooLarge, RequestTimeout, ServiceUnavailable
 
 _settings = load_settings_or_exit()
 
 
+class _Refused(httptools.HttpParserError):
+    """Stops the parser once a request is refused (uvicorn catches parser errors)."""
+
+
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     max_head_bytes = _settings.http_max_head_bytes
+    max_headers = _settings.http_max_headers
+    max_connections = _settings.http_max_connections
     head_timeout = _settings.http_head_timeout_seconds
+    _refused = False
+    _header_count = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._await_head()
+        if len(self.connections) > self.max_connections:
+            self._refuse(ServiceUnavailable("This server is at its connection limit"))
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_count = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        if self._header_count > self.max_headers:
+            self._refuse(RequestHeadTooLarge(f"The request has more than {self.max_headers} header fields"))
+            raise _Refused
+        super().on_header(name, value)
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._refused:  # our refusal has been written already
+            super().send_400_response(msg)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -79,6 +108,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _refuse(self, error: ApiError) -> None:
+        self._refused = True
         self._head_arrived()
         status, headers, body = error.encode()
         lines = [f"HTTP/1.1 {status} {error.title}", *(f"{name}: {value}" for name, value in headers.items())]

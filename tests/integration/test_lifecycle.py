@@ -287,3 +287,36 @@ def test_sigterm_under_load_turns_readiness_503_first_and_fails_no_request(
     assert not_ready_at[0] - signalled < 1  # readiness said 503 at once
     assert set(outcomes) == {200}, collections.Counter(map(str, outcomes))
     assert len(outcomes) > 20
+
+
+def test_a_request_with_more_than_100_header_fields_is_a_431_problem(
+    server: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    _, base = server
+    fields = b"".join(b"X-Field-%d: v\r\n" % n for n in range(101))  # 1.6 KB: far under the size bound
+
+    answer = _exchange(base, b"GET /health-check/liveness HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")
+
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert b"more than 100 header fields" in answer
+    assert answer.count(b"HTTP/1.1") == 1  # nothing after the refusal
+
+
+def test_a_connection_over_the_workers_limit_is_a_503_problem(
+    database_url: str, migrated: None, tmp_path: Path
+) -> None:
+    with gunicorn(database_url, tmp_path / "server.log", HTTP_MAX_CONNECTIONS="3") as (_, base):
+        host, port = base.removeprefix("http://").split(":")
+        held = [socket.create_connection((host, int(port))) for _ in range(3)]
+        try:
+            time.sleep(0.3)  # accepted by the worker
+            answer = _exchange(base, b"GET /health-check/liveness HTTP/1.1\r\nHost: x\r\n\r\n")
+        finally:
+            for connection in held:
+                connection.close()
+        time.sleep(0.3)
+
+        assert answer.startswith(b"HTTP/1.1 503 ")
+        assert b"Retry-After: 5" in answer
+        assert b'"code": "service_unavailable"' in answer
+        assert get(f"{base}/health-check/liveness") == 200  # served again once they closed

@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     for base_path, document in contract.apis():
         is_main = base_path == contract.base_path
         # The spec documents are served as written by ContractDocumentsMiddleware, not rebuilt per API.
-        ui = SwaggerUIOptions(serve_spec=False, swagger_ui=is_main, swagger_ui_path="/ui")
+        ui = SwaggerUIOptions(serve_spec=False, swagger_ui=is_main and settings.api_docs_enabled, swagger_ui_path="/ui")
         app.add_api(document, base_path=base_path, swagger_ui_options=ui)
     register_error_handlers(app)
 
@@ -81,7 +81,8 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     app.add_middleware(BodyLimitMiddleware, position=before_errors, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ContractDocumentsMiddleware, position=before_errors, contract=contract)
     docs_path = f"{contract.base_path}/docs"  # the API reference `make docs` builds (404 until it has)
-    app.add_middleware(ReferenceDocsMiddleware, position=before_errors, path=docs_path, html_file=DOCS_PATH)
+    if settings.api_docs_enabled:
+        app.add_middleware(ReferenceDocsMiddleware, position=before_errors, path=docs_path, html_file=DOCS_PATH)
     # Handlers find the app's services in Flask; the spec's security functions, outside Flask, in the scope.
     attach(app, AppServices(settings, database, TokenService.from_settings(settings), contract.person_scopes))
     app.add_middleware(MethodGuardMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, contract=contract)

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     http_max_head_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
     http_head_timeout_seconds: float = Field(10, gt=0, le=300)
     http_max_headers: int = Field(100, ge=10, le=1000)
+    # Swagger UI (/api/v1/ui/) and the API reference (/api/v1/docs), in production too: customers explore the
+    # API with them. The spec itself (/api/v1/openapi.json) is served either way.
+    api_docs_enabled: bool = True
     http_max_connections: int = Field(1000, ge=1, le=100_000)  # per worker process
     # On SIGTERM a web worker keeps serving this long with readiness at 503 (so load balancers route away
     # before its listener closes), then finishes in-flight requests and exits. Production: about the load

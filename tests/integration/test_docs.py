@@ -14,6 +14,8 @@ from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
+from app import create_app
+from core.config import Settings
 from web.middleware import ReferenceDocsMiddleware, reference_csp
 from web.spec import DOCS_PATH, SPEC_PATH, Contract
 
@@ -96,3 +98,13 @@ def test_until_it_is_built_the_path_answers_404_and_a_build_is_served_without_a_
 
     assert client.get("/api/v1/docs/").text == "elsewhere"
     assert client.post("/api/v1/docs").text == "elsewhere"
+
+
+def test_with_api_docs_disabled_the_ui_and_the_reference_are_404_and_the_spec_is_still_served(
+    settings: Settings, built_docs: Path
+) -> None:
+    client = create_app(settings.model_copy(update={"api_docs_enabled": False})).test_client()
+
+    assert client.get("/api/v1/ui/").status_code == 404
+    assert client.get("/api/v1/docs").status_code == 404
+    assert client.get("/api/v1/openapi.json").status_code == 200

@@ -15,6 +15,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
+from werkzeug import Request, Response
 
 from app import create_app
 from core.config import Settings
@@ -117,6 +118,26 @@ def test_an_unreachable_provider_means_401_not_500(settings: Settings, idp_key: 
 
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_a_provider_that_does_not_answer_in_time_means_401_within_the_timeout(
+    settings: Settings, httpserver: HTTPServer, idp_key: RSAKey
+) -> None:
+    def too_slow(_request: Request) -> Response:
+        time.sleep(7)  # longer than the connector's 5 s timeout
+        return Response(json.dumps(KeySet([idp_key]).as_dict(private=False)), content_type="application/json")
+
+    httpserver.expect_request("/jwks").respond_with_handler(too_slow)
+    configured = settings.model_copy(
+        update={"jwt_issuer": ISSUER, "jwt_audience": AUDIENCE, "jwt_jwks_uri": httpserver.url_for("/jwks")}
+    )
+    with create_app(configured).test_client() as client:
+        started = time.monotonic()
+        response = client.get(ME, headers=bearer(idp_token(idp_key)))
+        took = time.monotonic() - started
+
+    assert response.status_code == 401
+    assert took < 6.5  # the timeout, not the provider's late answer
 
 
 @pytest.mark.parametrize(

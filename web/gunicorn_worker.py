@@ -4,12 +4,12 @@
 - A request's head (request line and headers) must fit in HTTP_MAX_HEAD_BYTES and HTTP_MAX_HEADERS fields,
   else 431: httptools would buffer an unfinished header line without limit (4 connections x 32 MB grew a
   worker by 150 MB).
-- At most HTTP_MAX_CONNECTIONS open connections per worker; one more is answered 503 (with Retry-After)
-  and closed before anything of it is read.
 - It must arrive within HTTP_HEAD_TIMEOUT_SECONDS of the connection (or of the previous response on a
   kept-alive one), else 408 and the connection is closed: a client that trickles or never finishes its
   head holds a connection and its memory for no longer than that.
-Both answers are problems (application/problem+json), written by the protocol: the app never sees them.
+- At most HTTP_MAX_CONNECTIONS open connections per worker; one more is answered 503 (with Retry-After)
+  and closed before anything of it is read.
+These refusals are problems (application/problem+json) written by the protocol: the app never sees them.
 - A drain phase: on SIGTERM a worker serves on for SHUTDOWN_DRAIN_SECONDS with readiness at 503, so that
   load balancers route away before its listener closes; then uvicorn's graceful shutdown runs as before.
 """
@@ -47,6 +47,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     head_timeout = _settings.http_head_timeout_seconds
     _refused = False
     _header_count = 0
+    _head_bytes: int | None = None  # of the head being received; None while none is awaited
+    _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -91,14 +93,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _await_head(self) -> None:
         self._head_arrived()
-        self._head_bytes: int | None = 0
-        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(self.head_timeout, self._head_late)
+        self._head_bytes = 0
+        self._head_timer = self.loop.call_later(self.head_timeout, self._head_late)
 
     def _head_arrived(self) -> None:
         self._head_bytes = None
-        timer, self._head_timer = getattr(self, "_head_timer", None), None
-        if timer is not None:
-            timer.cancel()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
 
     def _head_late(self) -> None:
         if self._head_bytes:  # a head had begun: say why the connection ends

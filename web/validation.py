@@ -87,25 +87,31 @@ def _reject_constant(name: str) -> NoReturn:
 
 
 MAX_JSON_DEPTH = 32  # far deeper than any body the spec describes
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, and the halves of a UTF-16 pair standing alone
 
 
-def _refuse_hostile(body: Any) -> None:
-    """Refuses what PostgreSQL text cannot hold (NUL; an unpaired surrogate, which no encoding can write)
-    and nesting deeper than any schema, before the validator's recursion or a query meets them."""
-    pending = [(body, 1)]
-    while pending:
-        value, depth = pending.pop()
+def _nests_too_deep(text: str) -> bool:
+    """Whether the JSON text opens more than MAX_JSON_DEPTH arrays or objects at once: counted on the text,
+    before the parser's (and the validator's) recursion meets it."""
+    depth = 0
+    for bracket in _BRACKET.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
         if depth > MAX_JSON_DEPTH:
-            raise MalformedRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels")
-        if isinstance(value, str) and _UNSTORABLE.search(value):
-            raise MalformedRequest(
-                "Strings in the request body must not contain NUL (\\u0000) or unpaired surrogates (\\ud800-\\udfff)"
-            )
-        if isinstance(value, dict):
-            pending += [(item, depth + 1) for pair in value.items() for item in pair]
-        elif isinstance(value, list):
-            pending += [(item, depth + 1) for item in value]
+            return True
+    return False
+
+
+def _contains_unstorable(value: Any) -> bool:
+    """NUL, which PostgreSQL text cannot hold, or an unpaired surrogate, which no encoding can write."""
+    if isinstance(value, str):
+        return _UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_contains_unstorable(k) or _contains_unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_unstorable(item) for item in value)
+    return False
 
 
 _ABSENT = object()  # an empty body, as opposed to the JSON value null
@@ -124,15 +130,18 @@ class FieldJSONBodyValidator(JSONRequestBodyValidator):
             raise MalformedRequest(f"The request body is not valid {self._encoding} text") from None
         if not text:
             return _ABSENT
+        if _nests_too_deep(text):
+            raise MalformedRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels")
         try:
             body = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as error:
             raise MalformedRequest(f"The request body is not valid JSON: {error.msg} at position {error.pos}") from None
         except ValueError as error:
             raise MalformedRequest(f"The request body is not valid JSON: {error}") from None
-        except RecursionError:
-            raise MalformedRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels") from None
-        _refuse_hostile(body)
+        if _contains_unstorable(body):
+            raise MalformedRequest(
+                "Strings in the request body must not contain NUL (\\u0000) or unpaired surrogates (\\ud800-\\udfff)"
+            )
         return body
 
     def _validate(self, body: Any) -> dict[str, Any] | None:

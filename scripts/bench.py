@@ -1,7 +1,11 @@
-"""Benchmark: gunicorn (2 uvicorn workers) on PostgreSQL with 10,000 plans, loaded by wrk.
+"""Benchmark: Switchboard beside a plain Flask baseline doing the same work, on PostgreSQL with 10,000 plans.
 
-Run with `make bench` (which provides a throwaway PostgreSQL). Prints req/s, p50/p99 latency and the
-workers' CPU milliseconds per request for each endpoint. Record results in docs/benchmarks.md.
+Run with `make bench` (which provides a throwaway PostgreSQL). Both stacks run at once on the same database
+with 2 gunicorn workers each: Switchboard as production starts it (uvicorn workers, APP_ENV=production),
+the baseline (bench/baseline_app.py) on sync workers. Each endpoint is warmed up on both, then measured in
+BENCH_ROUNDS alternating rounds (ABBA...) with wrk. Prints, per endpoint and stack, the median req/s, p99
+and the workers' CPU milliseconds per request, the ratios, and the spread of req/s across rounds. Record the
+output in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ sys.path.insert(0, str(ROOT))
 from models import Country, ExternalPlan, ExternalPlanCountry  # noqa: E402
 
 PLANS = 10_000
-DURATION = os.environ.get("BENCH_DURATION", "15s")
+DURATION = os.environ.get("BENCH_DURATION", "10s")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+PROFILE = os.environ.get("BENCH_PROFILE") == "1"  # also py-spy one Switchboard worker on each hot endpoint
+PROFILES = ROOT / "docs" / "benchmarks"
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "32")
 BIN = Path(sys.executable).parent
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -86,9 +93,9 @@ def credentials(base: str) -> tuple[str, str]:
     return str(token), str(key)
 
 
-def wrk(url: str, header: str | None = None) -> dict[str, float]:
+def wrk(url: str, header: str | None = None, duration: str = DURATION) -> dict[str, float]:
     out = subprocess.run(  # noqa: S603
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency", *(["-H", header] if header else []), url],  # noqa: S607
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}", "--latency", *(["-H", header] if header else []), url],  # noqa: S607
         capture_output=True,
         text=True,
         check=True,
@@ -109,6 +116,68 @@ def wrk(url: str, header: str | None = None) -> dict[str, float]:
     }
 
 
+def profile(name: str, worker: int, url: str, header: str | None) -> None:
+    """Samples `worker` while wrk loads `url`: a flame graph to docs/benchmarks/NAME.svg, and a text summary
+    (the functions most often on the stack, inclusive and self) printed and written beside it."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    raw = ROOT / "reports" / f"bench-profile-{slug}.txt"
+    PROFILES.mkdir(exist_ok=True)
+    for output, form in ((PROFILES / f"{slug}.svg", "flamegraph"), (raw, "raw")):
+        sampler = subprocess.Popen(  # noqa: S603
+            [str(BIN / "py-spy"), "record", "--pid", str(worker), "--duration", "6", "--rate", "250",
+             "--format", form, "--output", str(output), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wrk(url, header, duration="7s")
+        sampler.wait(timeout=30)
+    inclusive: dict[str, int] = {}
+    leaf: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";") if frame]
+        total += int(count)
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + int(count)
+        if frames:
+            leaf[frames[-1]] = leaf.get(frames[-1], 0) + int(count)
+    interesting = {f: n for f, n in inclusive.items() if "site-packages" in f or ROOT.name in f or "/work/" in f}
+    lines = [f"{name}: {total} samples of one worker ({slug}.svg)", "  most often on the stack (inclusive %):"]
+    lines += [f"    {100 * n / total:5.1f}%  {f}" for f, n in sorted(interesting.items(), key=lambda i: -i[1])[:25]]
+    lines += ["  most often running (self %):"]
+    lines += [f"    {100 * n / total:5.1f}%  {f}" for f, n in sorted(leaf.items(), key=lambda i: -i[1])[:12]]
+    summary = "\n".join(lines)
+    (PROFILES / f"{slug}.txt").write_text(summary + "\n")
+    print(summary)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(name: str, command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    log = (ROOT / "reports" / f"bench-{name}.log").open("wb")
+    command = [part.replace("{port}", str(port)) for part in command]
+    server = subprocess.Popen(command, cwd=ROOT, env={**env, "PORT": str(port)}, stdout=log, stderr=log)  # noqa: S603
+    return server, f"http://127.0.0.1:{port}"
+
+
+def measure(workers: list[int], url: str, header: str | None) -> dict[str, float]:
+    before = cpu_ticks(workers)
+    result = wrk(url, header)
+    result["cpu_ms"] = (cpu_ticks(workers) - before) * 1000 / TICKS / result["requests"]
+    return result
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk")
@@ -117,43 +186,81 @@ def main() -> None:
     subprocess.run([BIN / "python", "-m", "cli.catalog"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
     plan_id = seed(database_url)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PORT": str(port), "WEB_CONCURRENCY": "2", "APP_ENV": "production", "LOG_LEVEL": "INFO"}
+    env = {**os.environ, "WEB_CONCURRENCY": "2", "APP_ENV": "production", "LOG_LEVEL": "INFO"}
     env["MAIL_URL"] = "smtp://127.0.0.1:9"  # production requires one; the web processes never send mail
     signing_key = ECKey.generate_key("P-256", parameters={"kid": "bench"}, private=True)
-    env["JWT_PRIVATE_KEYS"] = json.dumps(KeySet([signing_key]).as_dict(private=True))
+    env["JWT_PRIVATE_KEYS"] = json.dumps(KeySet([signing_key]).as_dict(private=True))  # both stacks verify it
     (ROOT / "reports").mkdir(exist_ok=True)
-    log = (ROOT / "reports" / "bench-server.log").open("wb")
-    server = subprocess.Popen([BIN / "gunicorn", "-c", "gunicorn.conf.py"], cwd=ROOT, env=env, stdout=log, stderr=log)  # noqa: S603
+    stacks = {
+        "switchboard": start("switchboard", [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py"], env),
+        "flask": start(
+            "flask",
+            [
+                str(BIN / "gunicorn"),
+                "-w",
+                "2",
+                "-b",
+                "127.0.0.1:{port}",
+                "--graceful-timeout",
+                "5",
+                "bench.baseline_app:app",
+            ],
+            env,
+        ),
+    }
     try:
-        base = f"http://127.0.0.1:{port}"
-        subprocess.run([BIN / "python", "scripts/wait_ready.py", f"{base}/health-check/readiness", "30"], check=True)  # noqa: S603
-        workers = [int(pid) for pid in subprocess.check_output(["pgrep", "-P", str(server.pid)], text=True).split()]  # noqa: S603, S607
-        token, api_key = credentials(base)
-        targets: dict[str, tuple[str, str | None]] = {
-            "GET /health-check/liveness": (f"{base}/health-check/liveness", None),
-            "GET /api/v1/plans/{planId}": (f"{base}/api/v1/plans/{plan_id}", None),
-            "GET /api/v1/plans?limit=20": (f"{base}/api/v1/plans?limit=20", None),
-            "GET /api/v1/business/me (JWT)": (f"{base}/api/v1/business/me", f"Authorization: Bearer {token}"),
-            "GET /api/v1/business/me (key)": (f"{base}/api/v1/business/me", f"X-API-Key: {api_key}"),
+        for _, base in stacks.values():
+            subprocess.run([BIN / "python", "scripts/wait_ready.py", f"{base}/health-check/liveness", "30"], check=True)  # noqa: S603
+        workers = {
+            name: [int(pid) for pid in subprocess.check_output(["pgrep", "-P", str(server.pid)], text=True).split()]  # noqa: S603, S607
+            for name, (server, _) in stacks.items()
         }
-        print(f"gunicorn: 2 uvicorn workers, APP_ENV=production; {PLANS:,} plans; wrk -t2 -c{CONNECTIONS} -d{DURATION}")
-        print(f"{'endpoint':<32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11} {'non-2xx':>8}")
-        for name, (url, header) in targets.items():
-            wrk(url, header)  # warm-up pass, discarded
-            before = cpu_ticks(workers)
-            result = wrk(url, header)
-            cpu_ms = (cpu_ticks(workers) - before) * 1000 / TICKS / result["requests"]
-            print(
-                f"{name:<32} {result['rps']:>9.0f} {result['p50']:>8.2f} {result['p99']:>8.2f} "
-                f"{cpu_ms:>11.2f} {result['non2xx']:>8.0f}"
+        token, api_key = credentials(stacks["switchboard"][1])
+        targets: dict[str, tuple[str, str | None]] = {
+            "GET /health-check/liveness": ("/health-check/liveness", None),
+            "GET /api/v1/plans/{planId}": (f"/api/v1/plans/{plan_id}", None),
+            "GET /api/v1/plans?limit=20": ("/api/v1/plans?limit=20", None),
+            "GET /api/v1/business/me (JWT)": ("/api/v1/business/me", f"Authorization: Bearer {token}"),
+            "GET /api/v1/business/me (key)": ("/api/v1/business/me", f"X-API-Key: {api_key}"),
+        }
+        print(
+            f"2 gunicorn workers per stack (Switchboard: uvicorn, APP_ENV=production; Flask: sync); {PLANS:,} plans;"
+            f" wrk -t2 -c{CONNECTIONS} -d{DURATION}; {ROUNDS} alternating rounds, medians"
+        )
+        print(
+            f"{'endpoint':<30} {'Switchboard req/s':>17} {'CPU ms':>7} {'p99 ms':>7} {'Flask req/s':>12} {'CPU ms':>7}"
+            f" {'p99 ms':>7} {'CPU x':>6} {'req/s x':>8} {'p99 x':>6}  spread of req/s (SB; Flask)"
+        )
+        for name, (path, header) in targets.items():
+            results: dict[str, list[dict[str, float]]] = {stack: [] for stack in stacks}
+            for _, base in stacks.values():
+                wrk(base + path, header, duration="3s")  # warm-up, discarded
+            for round_ in range(ROUNDS):
+                order = list(stacks) if round_ % 2 == 0 else list(reversed(stacks))
+                for stack in order:
+                    results[stack].append(measure(workers[stack], stacks[stack][1] + path, header))
+            sb, fl = (
+                {key: median([r[key] for r in results[s]]) for key in ("rps", "cpu_ms", "p99", "non2xx")}
+                for s in stacks
             )
+            spread = "; ".join(
+                f"{min(r['rps'] for r in results[s]):.0f}-{max(r['rps'] for r in results[s]):.0f}" for s in stacks
+            )
+            print(
+                f"{name:<30} {sb['rps']:>17.0f} {sb['cpu_ms']:>7.2f} {sb['p99']:>7.1f} {fl['rps']:>12.0f}"
+                f" {fl['cpu_ms']:>7.2f} {fl['p99']:>7.1f} {sb['cpu_ms'] / fl['cpu_ms']:>6.2f}"
+                f" {sb['rps'] / fl['rps']:>8.2f} {sb['p99'] / fl['p99']:>6.2f}  {spread}"
+                + (f"  NON-2XX: {sb['non2xx']:.0f}; {fl['non2xx']:.0f}" if sb["non2xx"] or fl["non2xx"] else "")
+            )
+        if PROFILE:
+            for name, (path, header) in targets.items():
+                if "liveness" not in name:
+                    profile(name, workers["switchboard"][0], stacks["switchboard"][1] + path, header)
     finally:
-        server.terminate()
-        server.wait(timeout=40)
-        log.close()
+        for server, _ in stacks.values():
+            server.terminate()
+        for server, _ in stacks.values():
+            server.wait(timeout=60)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,12 @@ sanctioned exceptions to "one commit at the request boundary" (web/context.py ow
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,6 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import PROJECT_ROOT, Settings
@@ -36,7 +38,7 @@ def create_db_engine(settings: Settings, *, deadline: float | None = None) -> En
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size // 2,
         pool_timeout=5,
-        pool_pre_ping=True,
+        pool_pre_ping=False,  # pinged only after idling (`_ping_after_idle`): a SELECT 1 per request costs
         pool_recycle=1800,
         connect_args={
             "connect_timeout": 5,
@@ -52,8 +54,34 @@ def create_db_engine(settings: Settings, *, deadline: float | None = None) -> En
         },
     )
     if deadline is not None:
-        Deadlines(deadline).watch(engine)
+        Deadlines(deadline).watch(engine)  # first: its checkout arms the deadline the ping then runs under
+    _ping_after_idle(engine)
     return engine
+
+
+IDLE_PING_SECONDS = 10
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """A connection that idled in the pool is pinged when it is lent again; a dead one is replaced then (a
+    restarted or failed-over database). A busy pool reuses connections within milliseconds, and pinging
+    every checkout cost each request a round trip; a connection that breaks in use is a 503 (Retry-After),
+    and the pool then replaces every connection older than the break."""
+
+    @event.listens_for(engine.pool, "checkin")
+    def note_idle(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def ping_if_idled(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            with contextlib.closing(dbapi_connection.cursor()) as cursor:
+                cursor.execute("SELECT 1")
+        except engine.dialect.loaded_dbapi.Error:
+            raise DisconnectionError from None  # the pool connects anew and lends that
 
 
 class Deadlines:
@@ -61,7 +89,7 @@ class Deadlines:
 
     `statement_timeout` is enforced by the server, so a frozen one (stopped, swapping, its disk hung)
     enforces nothing, and a live peer's kernel keeps acknowledging, so TCP timeouts never fire either.
-    Here a connection is armed when the pool lends it (and around the pool's liveness ping) and disarmed
+    Here a connection is armed when the pool lends it (before the ping after idling) and disarmed
     when it comes back; one thread shuts down the socket of any connection still out past its deadline,
     so whoever waits on it gets an error at once (OperationalError: a 503 for a request) instead of
     hanging. Keep the deadline above the statement timeout: it is for a server that does not answer.
@@ -77,16 +105,6 @@ class Deadlines:
         event.listen(engine.pool, "checkout", lambda dbapi_connection, *_: self.arm(dbapi_connection))
         for name in ("checkin", "close", "close_detached", "invalidate", "soft_invalidate"):
             event.listen(engine.pool, name, lambda dbapi_connection, *_: self.disarm(dbapi_connection))
-        ping: Callable[[Any], bool] = engine.dialect.do_ping
-
-        def bounded_ping(dbapi_connection: Any) -> bool:
-            self.arm(dbapi_connection)
-            try:
-                return ping(dbapi_connection)
-            finally:
-                self.disarm(dbapi_connection)
-
-        engine.dialect.do_ping = bounded_ping  # type: ignore[method-assign]
 
     def arm(self, dbapi_connection: Any) -> None:
         with self._lock:

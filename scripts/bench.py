@@ -125,7 +125,7 @@ def profile(name: str, worker: int, url: str, header: str | None) -> None:
     for output, form in ((PROFILES / f"{slug}.svg", "flamegraph"), (raw, "raw")):
         sampler = subprocess.Popen(  # noqa: S603
             [str(BIN / "py-spy"), "record", "--pid", str(worker), "--duration", "6", "--rate", "250",
-             "--format", form, "--output", str(output), "--nonblocking"],
+             "--format", form, "--output", str(output), "--nonblocking", "--gil"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         wrk(url, header, duration="7s")
@@ -135,13 +135,16 @@ def profile(name: str, worker: int, url: str, header: str | None) -> None:
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue  # not a sample (py-spy's own notes)
         frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";") if frame]
         total += int(count)
         for frame in set(frames):
             inclusive[frame] = inclusive.get(frame, 0) + int(count)
         if frames:
             leaf[frames[-1]] = leaf.get(frames[-1], 0) + int(count)
-    interesting = {f: n for f, n in inclusive.items() if "site-packages" in f or ROOT.name in f or "/work/" in f}
+    dull = ("(threading.py)", "(asyncio/", "(concurrent/", "<module>")  # every request's thread and loop frames
+    interesting = {f: n for f, n in inclusive.items() if not any(mark in f for mark in dull)}
     lines = [f"{name}: {total} samples of one worker ({slug}.svg)", "  most often on the stack (inclusive %):"]
     lines += [f"    {100 * n / total:5.1f}%  {f}" for f, n in sorted(interesting.items(), key=lambda i: -i[1])[:25]]
     lines += ["  most often running (self %):"]
@@ -193,20 +196,7 @@ def main() -> None:
     (ROOT / "reports").mkdir(exist_ok=True)
     stacks = {
         "switchboard": start("switchboard", [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py"], env),
-        "flask": start(
-            "flask",
-            [
-                str(BIN / "gunicorn"),
-                "-w",
-                "2",
-                "-b",
-                "127.0.0.1:{port}",
-                "--graceful-timeout",
-                "5",
-                "bench.baseline_app:app",
-            ],
-            env,
-        ),
+        "flask": start("flask", [str(BIN / "gunicorn"), "-c", "bench/gunicorn_baseline.py"], env),
     }
     try:
         for _, base in stacks.values():

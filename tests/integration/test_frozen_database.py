@@ -103,3 +103,37 @@ def test_a_frozen_database_is_a_prompt_503_and_the_service_recovers(
         assert status == 503
         assert time.monotonic() < deadline, "the service did not recover"
         time.sleep(0.2)
+
+
+def _restart(server: Server) -> None:
+    server.stop("fast")
+    server.start("-h", "127.0.0.1", "-c", "fsync=off")
+
+
+def test_after_a_restart_a_connection_that_idled_is_replaced_unseen(
+    own_server: tuple[Server, str], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, url = own_server
+    monkeypatch.setattr("core.db.IDLE_PING_SECONDS", 0)  # every checkout counts as after idling
+    client = create_app(settings.model_copy(update={"database_url": url})).test_client()
+    assert client.get("/api/v1/plans").status_code == 200  # the pool holds a connection
+
+    _restart(server)  # that connection is dead now
+
+    assert client.get("/api/v1/plans").status_code == 200  # pinged, found dead, replaced
+
+
+def test_after_a_restart_a_busy_connection_fails_once_with_503_and_the_pool_renews(
+    own_server: tuple[Server, str], settings: Settings
+) -> None:
+    server, url = own_server
+    client = create_app(settings.model_copy(update={"database_url": url})).test_client()
+    assert client.get("/api/v1/plans").status_code == 200
+
+    _restart(server)  # within the idle time: no ping, the dead connection is used
+    first = client.get("/api/v1/plans")
+
+    assert first.status_code == 503
+    assert first.json()["code"] == "database_unavailable"
+    assert first.headers["Retry-After"]
+    assert client.get("/api/v1/plans").status_code == 200

@@ -129,7 +129,13 @@ def test_connections_carry_the_statement_timeout_and_pool_settings(app: FlaskApp
 
     assert timeout == f"{settings.db_statement_timeout_ms // 1000}s"
     assert engine.pool.size() == settings.db_pool_size  # type: ignore[attr-defined]
-    assert engine.pool._pre_ping  # type: ignore[attr-defined]
+    raw = engine.raw_connection()
+    try:
+        dsn = raw.dbapi_connection.get_dsn_parameters()  # type: ignore[union-attr]
+    finally:
+        raw.close()
+    # A vanished peer is noticed in seconds (the pool's idle ping and the client-side deadline: test_frozen_database).
+    assert (dsn["keepalives"], dsn["keepalives_idle"], dsn["tcp_user_timeout"]) == ("1", "10", "15000")
 
 
 def test_a_query_over_the_statement_timeout_is_a_503(settings: Settings, app: FlaskApp) -> None:

@@ -133,7 +133,7 @@ def profile(name: str, worker: int, url: str, header: str | None) -> None:
     inclusive: dict[str, int] = {}
     leaf: dict[str, int] = {}
     total = 0
-    for line in raw.read_text().splitlines():
+    for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue  # not a sample (py-spy's own notes)

@@ -105,7 +105,7 @@ e2e: $(INSTALLED) ## The receptionist end-to-end scripts (full, then smoke) agai
 sdk: $(INSTALLED) ## Generate the SDKs from the public spec: Python ones run against live gunicorn, TypeScript under tsc (needs DATABASE_URL)
 	scripts/live-sdk
 
-bench: $(INSTALLED) ## Throughput and latency of gunicorn on PostgreSQL with 10,000 plans (wrk)
+bench: $(INSTALLED) ## Switchboard beside a plain Flask baseline on PostgreSQL with 10,000 plans (wrk; BENCH_PROFILE=1: py-spy)
 	@command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null 2>&1 || sudo apt-get install -y -qq wrk; }
 	scripts/with-postgres $(BIN)/python scripts/bench.py
 

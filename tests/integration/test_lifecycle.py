@@ -62,7 +62,9 @@ def gunicorn(database_url: str, log_path: Path, **settings: str) -> Iterator[tup
         **settings,
     }
     log = log_path.open("wb")
-    process = subprocess.Popen([GUNICORN, "-c", "gunicorn.conf.py"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log)
+    process = subprocess.Popen(  # in a process group of its own: the workers end with it, whatever happens
+        [GUNICORN, "-c", "gunicorn.conf.py"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+    )
     base = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
@@ -76,8 +78,14 @@ def gunicorn(database_url: str, log_path: Path, **settings: str) -> Iterator[tup
         yield process, base
     finally:
         if process.poll() is None:
-            process.kill()
+            process.terminate()  # a SIGKILLed master would leave its workers running
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
         process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # any worker left behind
         log.close()
 
 

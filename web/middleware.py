@@ -188,6 +188,15 @@ class BodyLimitMiddleware:
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes")
 
+    @staticmethod
+    def _untyped(headers: Headers, length: int) -> UnsupportedMediaType | None:
+        """A body that does not say what it is; None when there is no body or it says."""
+        return (
+            UnsupportedMediaType("A request body needs a Content-Type")
+            if length and "content-type" not in headers
+            else None
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
@@ -198,10 +207,8 @@ class BodyLimitMiddleware:
                 return await _send_problem(MalformedRequest("Content-Length is not a number"), scope, receive, send)
             if int(declared) > self.max_body_bytes:
                 return await _send_problem(self._too_large(), scope, receive, send)
-            if int(declared) > 0 and "content-type" not in headers:
-                return await _send_problem(
-                    UnsupportedMediaType("A request body needs a Content-Type"), scope, receive, send
-                )
+            if untyped := self._untyped(headers, int(declared)):
+                return await _send_problem(untyped, scope, receive, send)
             return await self.app(scope, receive, send)
         if "chunked" not in headers.get("transfer-encoding", "").lower():
             return await self.app(scope, receive, send)
@@ -221,10 +228,8 @@ class BodyLimitMiddleware:
 
         # Replayed whole, with the Content-Length that Connexion's body validation relies on.
         body = b"".join(chunks)
-        if body and "content-type" not in headers:
-            return await _send_problem(
-                UnsupportedMediaType("A request body needs a Content-Type"), scope, receive, send
-            )
+        if untyped := self._untyped(headers, len(body)):
+            return await _send_problem(untyped, scope, receive, send)
         kept = [(k, v) for k, v in scope["headers"] if k not in (b"transfer-encoding", b"content-length")]
         scope = {**scope, "headers": [*kept, (b"content-length", str(len(body)).encode())]}
         replayed = False

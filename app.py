@@ -13,7 +13,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 
-from core.config import Settings, load_settings_or_exit
+from core.config import HANDLER_THREADS, Settings, load_settings_or_exit
 from core.db import Database, create_db_engine
 from core.logging import configure_logging
 from core.tokens import TokenService
@@ -32,6 +32,7 @@ from web.middleware import (
 )
 from web.spec import DOCS_PATH, Contract
 from web.validation import VALIDATORS
+from web.wsgi_bridge import BufferedWSGIBridge
 
 
 def create_app(settings: Settings | None = None, contract: Contract | None = None) -> FlaskApp:
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
         validate_responses=settings.app_env != "production",
         validator_map=VALIDATORS,
     )
+    # Connexion's a2wsgi bridge crosses threads per message; ours, once per request (web/wsgi_bridge.py).
+    app._middleware_app.asgi_app = BufferedWSGIBridge(app.app, threads=HANDLER_THREADS)
     for base_path, document in contract.apis():
         is_main = base_path == contract.base_path
         # The spec documents are served as written by ContractDocumentsMiddleware, not rebuilt per API.

@@ -42,6 +42,9 @@ def _default_database_url(data: dict[str, Any]) -> str:
 _HTTP_URL = r"^https?://[^\s]+$"
 
 
+HANDLER_THREADS = 10  # per web worker (web/wsgi_bridge.py)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
@@ -51,7 +54,7 @@ class Settings(BaseSettings):
     var_dir: Path = PROJECT_ROOT / "var"
     # Unset: the embedded PostgreSQL in VAR_DIR/postgres (started by `make run`).
     database_url: str = Field(default_factory=_default_database_url)
-    # a2wsgi runs handlers on 10 threads per worker: fewer connections than that would queue.
+    # Handlers run on HANDLER_THREADS threads per worker: fewer connections than that would queue.
     db_pool_size: int = Field(10, ge=10, le=200)
     db_statement_timeout_ms: int = Field(5000, ge=0, le=600_000)
     # The web and the worker hold no connection longer: past it, a server that stopped answering is cut off.

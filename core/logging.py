@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from core.config import Settings
 
-# What the current request is, set by web.middleware.RequestIdMiddleware; a2wsgi copies the context into
+# What the current request is, set by web.middleware.RequestIdMiddleware; web.wsgi_bridge copies the context into
 # handler threads, so logs, problem bodies and the audit log see them there too.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 client_ip_var: ContextVar[str | None] = ContextVar("client_ip", default=None)

@@ -1,0 +1,70 @@
+"""The hop from Connexion's ASGI stack into Flask, made once per request instead of once per message.
+
+Connexion's default bridge (a2wsgi) runs Flask on a thread and crosses back to the event loop for every
+message: each body read and each response message is a `run_coroutine_threadsafe` and a wait. Here the
+request body is read on the loop first (BodyLimitMiddleware has already bounded it), Flask runs once on a
+thread, and its whole response comes back to be sent in one start and one body message. Flask's responses
+here are small JSON documents, so buffering them costs nothing; nothing served through Flask streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import io
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from a2wsgi.wsgi import build_environ
+from starlette.types import Receive, Scope, Send
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+_Response = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+class BufferedWSGIBridge:
+    def __init__(self, app: WSGIApp, *, threads: int) -> None:
+        self.app = app
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # Connexion answers the lifespan itself; nothing else reaches Flask
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: Flask sees what had arrived
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        environ = build_environ(scope, io.BytesIO(body))  # type: ignore[arg-type]  # any file object reads
+        context = contextvars.copy_context()  # the request id and Connexion's context, in the thread
+        status, headers, content = await asyncio.get_running_loop().run_in_executor(
+            self.executor, functools.partial(context.run, self._run, environ)
+        )
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    def _run(self, environ: Any) -> _Response:
+        started: list[Any] = []
+        written: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
+            if exc_info is not None and started:
+                raise exc_info[1].with_traceback(exc_info[2])
+            started[:] = [status, headers]
+            return written.append
+
+        iterable = self.app(environ, start_response)
+        try:
+            written.extend(iterable)
+        finally:
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()
+        status, headers = started
+        encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        return int(status.split(" ", 1)[0]), encoded, b"".join(written)

@@ -47,6 +47,9 @@ def _path_pattern(template: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
+_Template = tuple[re.Pattern[str], int, frozenset[str]]  # (pattern, parameters, allowed methods)
+
+
 @dataclass(frozen=True)
 class Contract:
     text: str  # the YAML exactly as written, served at {base}/openapi.yaml
@@ -108,11 +111,20 @@ class Contract:
         return tuple(found)
 
     @cached_property
-    def _routes(self) -> tuple[tuple[re.Pattern[str], int, frozenset[str]], ...]:
+    def _routes(self) -> tuple[dict[str, frozenset[str]], dict[int, list[_Template]]]:
+        """Literal paths by path, and templates by their number of segments (a parameter is one segment)."""
         methods: dict[str, set[str]] = {}
         for op in self.operations:
             methods.setdefault(op.path, set()).add(op.method)
-        return tuple((_path_pattern(path), path.count("{"), frozenset(allowed)) for path, allowed in methods.items())
+        literal: dict[str, frozenset[str]] = {}
+        templates: dict[int, list[_Template]] = {}
+        for path, allowed in methods.items():
+            if "{" in path:
+                template = (_path_pattern(path), path.count("{"), frozenset(allowed))
+                templates.setdefault(path.count("/"), []).append(template)
+            else:
+                literal[path] = frozenset(allowed)
+        return literal, templates
 
     def allowed_methods(self, path: str) -> frozenset[str] | None:
         """The methods the spec declares for a concrete request path, or None if no path matches.
@@ -120,7 +132,11 @@ class Contract:
         As OpenAPI says, a concrete path wins over a template that also matches it: /admin/jobs/cleanup
         is that path, not /admin/jobs/{jobId} with jobId "cleanup".
         """
-        matching = [(params, allowed) for pattern, params, allowed in self._routes if pattern.fullmatch(path)]
+        literal, templates = self._routes
+        if path in literal:
+            return literal[path]
+        candidates = templates.get(path.count("/"), ())
+        matching = [(params, allowed) for pattern, params, allowed in candidates if pattern.fullmatch(path)]
         if not matching:
             return None
         fewest = min(params for params, _ in matching)

@@ -32,6 +32,18 @@ def _rfc3339_time(value: object) -> bool:
     return not isinstance(value, str) or validate_rfc3339(_OFFSET_WITHOUT_COLON.sub(r"\1:\2", value))
 
 
+_compiled: dict[tuple[int, type], tuple[dict[str, Any], Draft4Validator]] = {}
+
+
+def _validator(schema: dict[str, Any], kind: type[Draft4Validator] = Draft4Validator) -> Draft4Validator:
+    """One validator per schema of the spec, built on first use: Connexion builds its validators anew for
+    every request, and a jsonschema validator is far dearer to build than to run."""
+    entry = _compiled.get((id(schema), kind))
+    if entry is None or entry[0] is not schema:  # the schema kept alongside, so a reused id cannot match
+        entry = _compiled[id(schema), kind] = (schema, kind(schema, format_checker=FORMAT_CHECKER))
+    return entry[1]
+
+
 def _raise_validation_failed(errors: list[FieldError]) -> NoReturn:
     first = errors[0]
     raise ValidationFailed(f"{first['field']}: {first['message']}", errors=errors)
@@ -59,7 +71,7 @@ class FieldParameterValidator(ParameterValidator):
     def validate_parameter(parameter_type: str, value: Any, param: dict[str, Any], param_name: Any = None) -> Any:
         if value is None:
             return f"is a required {parameter_type} parameter" if param.get("required") else None
-        errors = Draft4Validator(param.get("schema", param), format_checker=FORMAT_CHECKER).iter_errors(value)
+        errors = _validator(param.get("schema", param)).iter_errors(value)
         return next((error.message for error in errors), None)
 
     def validate_request(self, request: Any) -> None:
@@ -120,7 +132,7 @@ _ABSENT = object()  # an empty body, as opposed to the JSON value null
 class FieldJSONBodyValidator(JSONRequestBodyValidator):
     @property
     def _validator(self) -> Draft4Validator:
-        return Draft4RequestValidator(self._schema, format_checker=FORMAT_CHECKER)
+        return _validator(self._schema, Draft4RequestValidator)
 
     async def _parse(self, stream: AsyncGenerator[bytes, None], scope: Scope) -> Any:
         raw = b"".join([chunk async for chunk in stream])
@@ -164,9 +176,7 @@ class FieldFormDataValidator(FormDataValidator):
     def _validate(self, body: Any) -> dict[str, Any] | None:
         if self._strict_validation:
             self._validate_params_strictly(body)
-        errors = _body_field_errors(
-            Draft4RequestValidator(self._schema, format_checker=FORMAT_CHECKER).iter_errors(body)
-        )
+        errors = _body_field_errors(_validator(self._schema, Draft4RequestValidator).iter_errors(body))
         if errors:
             _raise_validation_failed(errors)
         return None

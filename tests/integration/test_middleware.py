@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 from app import create_app
 from core.config import Settings
 from core.logging import JsonFormatter
+from web import validation
 
 
 def test_a_sane_request_id_is_kept(client: TestClient) -> None:
@@ -97,3 +98,17 @@ def test_one_access_log_line_per_request(client: TestClient, caplog: pytest.LogC
         "status": 200,
     }
     assert entry["durationMs"] >= 0
+
+
+def test_request_validators_are_built_once_per_schema(client: TestClient) -> None:
+    def requests() -> None:
+        assert client.get("/api/v1/plans?limit=5&country=SE").status_code == 200
+        assert client.post("/api/v1/auth/register", json={"email": "not an address"}).status_code == 400
+
+    requests()
+    built = len(validation._compiled)
+    requests()
+    requests()
+
+    assert built >= 3  # two query parameters and one body
+    assert len(validation._compiled) == built

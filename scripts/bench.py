@@ -36,6 +36,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 PROFILE = os.environ.get("BENCH_PROFILE") == "1"  # also py-spy one Switchboard worker on each hot endpoint
 PROFILES = ROOT / "docs" / "benchmarks"
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "32")
+ONLY = os.environ.get("BENCH_ONLY", "")  # measure only the endpoints whose name contains this
 BIN = Path(sys.executable).parent
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -221,6 +222,7 @@ def main() -> None:
             f"{'endpoint':<30} {'Switchboard req/s':>17} {'CPU ms':>7} {'p99 ms':>7} {'Flask req/s':>12} {'CPU ms':>7}"
             f" {'p99 ms':>7} {'CPU x':>6} {'req/s x':>8} {'p99 x':>6}  spread of req/s (SB; Flask)"
         )
+        targets = {name: target for name, target in targets.items() if ONLY in name}
         for name, (path, header) in targets.items():
             results: dict[str, list[dict[str, float]]] = {stack: [] for stack in stacks}
             for _, base in stacks.values():

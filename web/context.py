@@ -5,7 +5,8 @@ and the shortcuts below), and to every ASGI scope, where the spec's security fun
 runs outside Flask, read the same object (`of_request`). Nothing below web/ reaches for it: services,
 models and connectors get what they need as arguments.
 
-It also owns the unit of work: one session per request (`session()`), committed at the request boundary
+It also owns the unit of work: one session per request (`session()`), the one where the database half of
+the credential check runs too (`await_confirmation`), committed at the request boundary
 when the handler succeeded and rolled back when it failed. A commit that fails raises, and the error
 registry answers with a problem (503 when the database is unavailable), never with the 2xx the handler
 meant to send. The only other commits are core.db's `outliving` and `commit_early`.
@@ -13,7 +14,7 @@ meant to send. The only other commits are core.db's `outliving` and `commit_earl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -64,6 +65,7 @@ class AppServices:
 def attach(app: FlaskApp, app_services: AppServices) -> None:
     """Makes `app_services` the app's, in Flask and in the ASGI scope, and installs the unit of work."""
     app.app.extensions[_KEY] = app_services
+    app.app.before_request(_confirm_credentials)
     app.app.after_request(_finish_unit_of_work)
     app.app.teardown_request(_close_session)
     app.add_middleware(_InScope, position=MiddlewarePosition.BEFORE_EXCEPTION, app_services=app_services)
@@ -83,6 +85,21 @@ class _InScope:
 def of_request(request: ConnexionRequest) -> AppServices:
     """The app's services, for code that runs in the ASGI layer (the security functions)."""
     return request.scope["state"][_KEY]  # type: ignore[no-any-return]
+
+
+_CONFIRMATION = "switchboard.confirm_credentials"
+
+
+def await_confirmation(request: ConnexionRequest, confirm: Callable[[Session], object]) -> None:
+    """Leaves the database half of a credential check (web.security) to run in the request's session, before
+    its handler: `confirm` raises the problem if the credential no longer stands."""
+    request.scope["state"][_CONFIRMATION] = confirm
+
+
+def _confirm_credentials() -> None:
+    confirm = flask.request.environ["asgi.scope"]["state"].pop(_CONFIRMATION, None)
+    if confirm is not None:
+        confirm(session())
 
 
 def services() -> AppServices:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from connexion import FlaskApp
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from models import ApiKey, IdempotencyRecord, Role
 from models.base import utcnow
 from models.business import API_KEY_SCOPES
+from tests.conftest import database_of
 from tests.factories import make_business, make_member, make_user
 from tests.sign_in import auth_headers
 
@@ -197,3 +200,23 @@ def test_an_expired_key_cannot_be_rotated(client: TestClient, db: Session) -> No
     response = client.post(f"/api/v1/api-keys/{key['id']}/rotate", json={}, headers=headers)
 
     assert (response.status_code, response.json()["code"]) == (409, "api_key_expired")
+
+
+def test_an_authenticated_read_takes_one_database_connection(app: FlaskApp, client: TestClient, db: Session) -> None:
+    """The credential's database check runs in the request's own session (web.security), not in one of its own."""
+    bearer = owner(client, db)
+    secret = create_key(client, bearer)["secret"]
+    engine = database_of(app).engine
+    checkouts: list[object] = []
+
+    def count(*_: object) -> None:
+        checkouts.append(1)
+
+    event.listen(engine, "checkout", count)
+    try:
+        for headers in (bearer, key_headers(secret)):
+            checkouts.clear()
+            assert client.get("/api/v1/business/me", headers=headers).status_code == 200
+            assert len(checkouts) == 1, headers
+    finally:
+        event.remove(engine, "checkout", count)

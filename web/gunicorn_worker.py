@@ -17,6 +17,7 @@ These refusals are problems (application/problem+json) written by the protocol: 
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 import time
@@ -144,6 +145,11 @@ class Worker(UvicornWorker):
     }
 
     async def _serve(self) -> None:  # UvicornWorker's, with the draining server
+        # The app's long-lived objects (the spec, its validators, the ORM's mappers) leave the collector's
+        # view: a full collection no longer walks them, which stalled every request in flight (bench: p99
+        # of liveness 104 -> 20 ms at 32 connections).
+        gc.collect()
+        gc.freeze()
         self.config.app = self.wsgi
         server = DrainingServer(config=self.config)
         self._install_sigquit_handler()

@@ -30,6 +30,7 @@ from web.middleware import (
     RoutedOnlyMiddleware,
     SecurityHeadersMiddleware,
 )
+from web.rate_limits import RateLimitHeadersMiddleware, RateLimitMiddleware, RateLimits
 from web.spec import DOCS_PATH, Contract
 from web.validation import VALIDATORS
 from web.wsgi_bridge import BufferedWSGIBridge
@@ -68,9 +69,10 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
 
     # Outermost first: every response, errors included, passes through all of these.
     before_errors = MiddlewarePosition.BEFORE_EXCEPTION
-    app.add_middleware(RequestIdMiddleware, position=before_errors)
+    app.add_middleware(RequestIdMiddleware, position=before_errors, trusted_proxies=settings.trusted_proxies)
     app.add_middleware(AccessLogMiddleware, position=before_errors)
     app.add_middleware(SecurityHeadersMiddleware, position=before_errors, ui_path=f"{contract.base_path}/ui")
+    app.add_middleware(RateLimitHeadersMiddleware, position=before_errors)
     if settings.cors_origins:
         app.add_middleware(
             ProblemCORSMiddleware,
@@ -90,6 +92,8 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     attach(app, AppServices(settings, database, TokenService.from_settings(settings), contract.person_scopes))
     app.add_middleware(MethodGuardMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, contract=contract)
     app.add_middleware(RoutedOnlyMiddleware, position=MiddlewarePosition.BEFORE_SECURITY)
+    rate_limits = RateLimits(settings, contract)
+    app.add_middleware(RateLimitMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION, rate_limits=rate_limits)
     return app
 
 

@@ -7,12 +7,14 @@ serves, with one message that names every bad variable (`load_settings_or_exit`)
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import limits
 from cryptography.fernet import Fernet
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -63,6 +65,15 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     max_body_bytes: int = Field(10 * 1024, ge=1, le=10 * 1024 * 1024)
+    # Rate limits (web/rate_limits.py), in the `limits` library's notation: per client address on sign-in,
+    # sign-up and what sends mail; per address on the other anonymous operations; per person or API key on
+    # the rest. Counted in this process's memory, or in Redis (redis://...) when replicas share one budget.
+    rate_limit_sensitive: str = "10/minute"
+    rate_limit_anonymous: str = "300/minute"
+    rate_limit_authenticated: str = "1200/minute"
+    rate_limit_storage_url: str = Field("memory://", pattern=r"^(memory|redis|rediss)://", max_length=500)
+    # Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client; empty: none is trusted.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     # The HTTP server's bounds on a request's head (request line and headers): its size, and how long it may take.
     http_max_head_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
     http_head_timeout_seconds: float = Field(10, gt=0, le=300)
@@ -137,6 +148,34 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(origin.strip() for origin in value.split(",") if origin.strip())
         return value
+
+    @field_validator("rate_limit_sensitive", "rate_limit_anonymous", "rate_limit_authenticated")
+    @classmethod
+    def _one_rate(cls, value: str) -> str:
+        try:
+            rate = limits.parse(value)
+        except ValueError:
+            rate = None
+        if rate is None or rate.amount < 1 or any(separator in value for separator in ";,|"):
+            raise ValueError(f"{value!r} is not one rate like 10/minute")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(proxy.strip() for proxy in value.split(",") if proxy.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, proxies: tuple[str, ...]) -> tuple[str, ...]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an address or CIDR range") from None
+        return proxies
 
     @field_validator("data_encryption_keys", mode="before")
     @classmethod

@@ -132,6 +132,16 @@ class UnsupportedMediaType(ApiError):
     status, code, title = 415, "unsupported_media_type", "Unsupported Media Type"
 
 
+class RateLimited(ApiError):
+    status, code, title = 429, "rate_limited", "Too Many Requests"
+
+    def __init__(self, retry_after_seconds: int, headers: Mapping[str, str]) -> None:
+        super().__init__(
+            f"Too many requests; try again in {retry_after_seconds} s",
+            headers={**headers, "Retry-After": str(retry_after_seconds)},
+        )
+
+
 class ServiceUnavailable(ApiError):
     status, code, title = 503, "service_unavailable", "Service Unavailable"
     retry_after_seconds = 5

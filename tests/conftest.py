@@ -16,6 +16,7 @@ from app import create_app
 from core.config import Settings
 from core.db import Database, alembic_config
 from models import Base
+from tests.live_server import UNLIMITED_ENV
 
 pytest_plugins = ["tests.problem_codes"]
 
@@ -35,9 +36,12 @@ def database_url() -> str:
     return url
 
 
+UNLIMITED = {name.lower(): value for name, value in UNLIMITED_ENV.items()}  # as Settings fields
+
+
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, app_env="test", log_format="json", log_level="INFO")
+    return Settings(database_url=database_url, app_env="test", log_format="json", log_level="INFO", **UNLIMITED)
 
 
 @pytest.fixture(scope="session")

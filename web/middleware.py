@@ -9,6 +9,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import ClassVar
 
@@ -44,17 +46,38 @@ async def _send_problem(error: ApiError, scope: Scope, receive: Receive, send: S
     await _problem_response(error)(scope, receive, send)
 
 
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted: Sequence[IPv4Network | IPv6Network]
+) -> str | None:
+    """The client's address: the peer's, unless the peer is a trusted proxy; then the nearest address in
+    X-Forwarded-For that is not a trusted proxy (read from the right, where our proxies appended)."""
+    address = peer
+    try:
+        if peer is None or not any(ip_address(peer) in network for network in trusted):
+            return peer
+        for hop in reversed((forwarded_for or "").split(",")):
+            hop_address = ip_address(hop.strip())
+            address = str(hop_address)
+            if not any(hop_address in network for network in trusted):
+                break
+    except ValueError:  # not an address (a test client's peer, or a forged hop): keep the last good one
+        pass
+    return address
+
+
 class RequestIdMiddleware:
     """Keeps the caller's X-Request-ID if it is sane, else makes one; echoes it and exposes it (and the
-    caller's address) to logs and the audit log."""
+    caller's address, see client_address) to logs, the audit log and the rate limits."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, trusted_proxies: Sequence[str] = ()) -> None:
         self.app = app
+        self.trusted_proxies = [ip_network(proxy, strict=False) for proxy in trusted_proxies]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        offered = Headers(scope=scope).get("x-request-id", "")
+        headers = Headers(scope=scope)
+        offered = headers.get("x-request-id", "")
         request_id = offered if _SANE_REQUEST_ID.fullmatch(offered) else str(uuid.uuid4())
 
         async def send_with_id(message: Message) -> None:
@@ -64,7 +87,9 @@ class RequestIdMiddleware:
 
         token = request_id_var.set(request_id)
         client = scope.get("client")
-        ip_token = client_ip_var.set(client[0] if client else None)
+        peer = client[0] if client else None
+        forwarded_for = headers.get("x-forwarded-for") if self.trusted_proxies else None
+        ip_token = client_ip_var.set(client_address(peer, forwarded_for, self.trusted_proxies))
         try:
             await self.app(scope, receive, send_with_id)
         finally:

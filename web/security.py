@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from connectors.identity_provider import ExternalIdp
 from core.errors import Unauthorized
 from models import ApiKey, AuthSession, User
-from models.api_key import is_well_formed
+from models.api_key import is_well_formed, prefix_of
 from web.context import AppServices, await_confirmation, of_request
 
 Confirmation = Callable[[Session], dict[str, Any]]
@@ -46,9 +46,10 @@ def _granted(info: dict[str, Any], required: frozenset[str]) -> dict[str, Any]:
 
 
 def _provisional(
-    request: ConnexionRequest, required: frozenset[str], confirm: Confirmation, *, sub: str | None
+    request: ConnexionRequest, required: frozenset[str], confirm: Confirmation, *, sub: str | None, caller: str
 ) -> dict[str, Any]:
-    info: dict[str, Any] = {"sub": sub, "scope": sorted(required)}  # Connexion hands handlers `sub` as `user`
+    # Connexion hands handlers `sub` as `user`; `caller` names whose budget the request spends (web.rate_limits).
+    info: dict[str, Any] = {"sub": sub, "caller": caller, "scope": sorted(required)}
     await_confirmation(request, lambda session: info.update(confirm(session)))
     return info
 
@@ -70,7 +71,7 @@ async def token_info(token: str, request: ConnexionRequest) -> dict[str, Any] | 
             raise Unauthorized("Provided token is not valid")
         return _granted(auth_session.user.token_info(session_id), required)
 
-    return _provisional(request, required, confirm, sub=str(user_id))
+    return _provisional(request, required, confirm, sub=str(user_id), caller=f"user:{user_id}")
 
 
 async def api_key_info(api_key: str, request: ConnexionRequest) -> dict[str, Any] | None:
@@ -88,7 +89,7 @@ async def api_key_info(api_key: str, request: ConnexionRequest) -> dict[str, Any
         info = {"sub": None, "apiKey": str(key.id), "business": str(key.business_id), "scope": list(key.scopes)}
         return _granted(info, required)
 
-    return _provisional(request, required, confirm, sub=None)
+    return _provisional(request, required, confirm, sub=None, caller=f"key:{prefix_of(api_key)}")
 
 
 def _check_external(app_services: AppServices, external: ExternalIdp, token: str) -> dict[str, Any] | None:

@@ -154,6 +154,19 @@ class Contract:
             if isinstance(op, dict) and "operationId" in op
         }
 
+    @cached_property
+    def rate_policies(self) -> dict[str, str]:
+        """operationId -> the rate-limit policy it spends (web/rate_limits.py): `x-rate-limit` where the spec
+        names one, else `authenticated` or `anonymous` by its security. Internal operations (the probes and
+        the JWKS) spend none: a load balancer or a verifier must never be turned away."""
+        return {
+            op["operationId"]: op.get("x-rate-limit") or ("authenticated" if op.get("security") else "anonymous")
+            for item in self.document["paths"].values()
+            if not item.get("x-internal")
+            for op in item.values()
+            if isinstance(op, dict) and "operationId" in op
+        }
+
     def handler_name(self, operation_id: str) -> str:
         """`listPlans` tagged `Catalog` is served by `handlers.catalog.list_plans`."""
         for op in self.operations:

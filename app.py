@@ -17,6 +17,7 @@ from core.config import HANDLER_THREADS, Settings, load_settings_or_exit
 from core.db import Database, create_db_engine
 from core.logging import configure_logging
 from core.tokens import TokenService
+from web import metrics
 from web.context import AppServices, attach
 from web.errors import register_error_handlers
 from web.middleware import (
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     configure_logging(settings)
     contract = contract or Contract.load()
     database = Database(create_db_engine(settings, deadline=settings.db_client_deadline_seconds))
+    metrics.watch_pool(database.engine)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:

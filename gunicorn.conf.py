@@ -1,12 +1,23 @@
 """Gunicorn settings, from the same validated settings as the app (an invalid value exits with 2)."""
 
 import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
+
+from prometheus_client import multiprocess
 
 from core.config import load_settings_or_exit
 from core.logging import configure_logging
 
 _settings = load_settings_or_exit()
+
+# Each worker writes its metrics here and a scrape merges them (web/metrics.py). Set before the workers
+# import prometheus_client; an operator's own directory is kept, a new one is made per server otherwise.
+_own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+_metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="switchboard-metrics-")))
 
 wsgi_app = "app:app"
 bind = [f"0.0.0.0:{_settings.port}"]  # a container's port: publish it deliberately
@@ -25,6 +36,17 @@ control_socket_disable = True  # unused; it would write a socket into $HOME (rea
 def on_starting(server: Any) -> None:
     # Gunicorn has installed its own handlers by now; route its lines through ours (JSON, request id).
     configure_logging(_settings)
+    shutil.rmtree(_metrics_dir, ignore_errors=True)  # counts of an earlier run are not this one's
+    _metrics_dir.mkdir(parents=True)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]  # its live gauges stop counting
+
+
+def on_exit(server: Any) -> None:
+    if _own_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
 
 
 def when_ready(server: Any) -> None:

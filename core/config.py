@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     rate_limit_anonymous: str = "300/minute"
     rate_limit_authenticated: str = "1200/minute"
     rate_limit_storage_url: str = Field("memory://", pattern=r"^(memory|redis|rediss)://", max_length=500)
+    # GET /metrics (Prometheus) answers a bearer of this token; without one it is open in development only.
+    metrics_token: str = Field("", max_length=500)
     # Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client; empty: none is trusted.
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     # The HTTP server's bounds on a request's head (request line and headers): its size, and how long it may take.
@@ -252,6 +254,11 @@ class Settings(BaseSettings):
         if bool(self.google_client_id) != bool(self.google_client_secret):
             raise ValueError("GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET: set both to enable Google Calendar")
         return self
+
+    @property
+    def metrics_open(self) -> bool:
+        """Whether /metrics answers without a token: in development, when no METRICS_TOKEN is set."""
+        return self.app_env == "development" and not self.metrics_token
 
     @property
     def google_calendar_enabled(self) -> bool:

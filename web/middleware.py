@@ -30,6 +30,7 @@ from core.errors import (
     UnsupportedMediaType,
 )
 from core.logging import client_ip_var, request_id_var
+from web import metrics
 from web.spec import Contract
 
 access_log = logging.getLogger("switchboard.access")
@@ -98,7 +99,8 @@ class RequestIdMiddleware:
 
 
 class AccessLogMiddleware:
-    """One line per request: method, path, operationId, status, duration, and a problem's `code`."""
+    """One line per request: method, path, operationId, status, duration, and a problem's `code`; and the
+    same request in the metrics (web.metrics)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -121,18 +123,23 @@ class AccessLogMiddleware:
                 problem += message.get("body", b"")
             await send(message)
 
+        metrics.IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_and_note_status)
         finally:
+            metrics.IN_FLIGHT.dec()
+            seconds = time.perf_counter() - started
+            operation = extensions.get("connexion_routing", {}).get("operation_id")
+            metrics.observe_request(operation, scope["method"], status, seconds)
             access_log.info(
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": scope["path"],
-                    "operationId": extensions.get("connexion_routing", {}).get("operation_id"),
+                    "operationId": operation,
                     "status": status,
                     "code": _problem_code(problem),
-                    "durationMs": round((time.perf_counter() - started) * 1000, 2),
+                    "durationMs": round(seconds * 1000, 2),
                 },
             )
 

@@ -39,6 +39,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.config import Settings
 from core.errors import RateLimited
 from core.logging import client_ip_var
+from web import metrics
 from web.spec import Contract
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ class RateLimitMiddleware:
         headers = {"RateLimit-Policy": policy.header, "RateLimit": f'"{policy.name}";r={remaining};t={reset}'}
         scope["state"][_HEADERS] = headers
         if not allowed:
+            metrics.RATE_LIMITED.labels(policy.name).inc()
             raise RateLimited(max(reset, 1), headers)
         await self.app(scope, receive, send)
 

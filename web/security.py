@@ -15,6 +15,7 @@ provisional: the operation's scopes, so its scope check passes; the second half 
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -118,3 +119,12 @@ def bearer_info(token: str) -> object:
     to `userToken`'s answer (200, 401, or 403 `insufficient_scope`) exactly as without this scheme.
     """
     return NO_VALUE
+
+
+def metrics_token_info(token: str, request: ConnexionRequest) -> dict[str, Any] | None:
+    """The spec's `x-bearerInfoFunc` of `metricsToken`: the deployment's METRICS_TOKEN, compared in constant
+    time. Anything else is None; getMetrics then decides whether it answers without a token."""
+    expected = of_request(request).settings.metrics_token
+    if expected and hmac.compare_digest(token.encode(), expected.encode()):
+        return {"sub": None, "metrics": True}
+    return None

@@ -40,6 +40,7 @@ The harness's own requests carry no generation metadata, so none of these hooks 
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -430,6 +431,7 @@ class _Harness:
 
 
 _harness = _Harness()
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 _NEWCOMER_TOKEN_SECONDS = 600  # well inside the access token's 15 minutes
 _OAUTH_STATE_SECONDS = 300  # a state is good for 10 minutes (connectors.google_oauth.STATE_TTL_SECONDS)
 
@@ -454,8 +456,11 @@ class FuzzUserToken:
 
     def set(self, case: Case, data: tuple[str, str], ctx: Any) -> None:
         bearer, api_key = data
-        accepts_keys = any("apiKey" in requirement for requirement in case.operation.definition.raw.get("security", []))
+        requirements = case.operation.definition.raw.get("security", [])
+        accepts_keys = any("apiKey" in requirement for requirement in requirements)
         credential = {"X-API-Key": api_key} if accepts_keys else {"Authorization": bearer}
+        if any("metricsToken" in requirement for requirement in requirements):
+            credential = {"Authorization": f"Bearer {METRICS_TOKEN}"}  # the scraper's, set by scripts/live-fuzz
         case.headers = {**(case.headers or {}), **credential}
 
 

@@ -55,10 +55,11 @@ psql: $(INSTALLED) ## A psql shell on DATABASE_URL (default: the embedded Postgr
 test: $(INSTALLED) ## Everything CI runs (lint, types, spec, pytest, live fuzz, e2e, sdk) on a throwaway PostgreSQL
 	@scripts/with-postgres scripts/test-all
 
-lint: $(INSTALLED) ## ruff lint and format check; the import rules (import-linter contracts in pyproject.toml)
+lint: $(INSTALLED) ## ruff lint and format check; the import rules (import-linter contracts in pyproject.toml); the workflows
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	@for workflow in .github/workflows/*.yml; do echo "action-validator $$workflow"; $(ACTION_VALIDATOR) $$workflow || exit 1; done
 
 fmt: $(INSTALLED) ## Format and fix what ruff can
 	$(BIN)/ruff format .
@@ -67,6 +68,8 @@ fmt: $(INSTALLED) ## Format and fix what ruff can
 typecheck: $(INSTALLED) ## mypy on the application code
 	$(BIN)/mypy
 
+# The GitHub workflows, checked against GitHub's workflow schema (actionlint ships no wheel or offline build).
+ACTION_VALIDATOR := npx --yes @action-validator/cli@0.6.0
 REDOCLY := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --yes @redocly/cli@2.77.0
 # Spectral and the OWASP ruleset, pinned by tools/spectral/package-lock.json (npm ci, from npm's cache when it
 # can); .spectral.yaml extends the ruleset by package name, found through NODE_PATH.

@@ -3,7 +3,7 @@
 Gunicorn runs several worker processes, so the counters live in prometheus-client's multiprocess mode: each
 process writes its own files under PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py sets and empties it when the
 server starts, and marks a dead worker's files), and a scrape merges them. A process that runs the app alone
-(tests, `make dev`) keeps them in memory.
+(the tests' in-process app) keeps them in memory.
 
 What a request records (web.middleware.AccessLogMiddleware): a count by operationId, method and status, its
 latency, and requests in flight; the pool checkouts (watch_pool) and rate-limit rejections
@@ -13,6 +13,7 @@ time (Job.metrics), so they are the same whichever process answers.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from models import Job
@@ -28,6 +30,8 @@ from services.mail import SEND_EMAIL
 
 # Prometheus reads text/plain without a version as its text format 0.0.4; Connexion matches the spec's
 # media type exactly, parameters included, so the version is left out.
+log = logging.getLogger(__name__)
+
 CONTENT_TYPE = "text/plain"
 
 REQUESTS = Counter(
@@ -61,7 +65,14 @@ class _JobQueue:
         self.session = session
 
     def collect(self) -> Iterator[Metric]:
-        figures = Job.metrics(self.session, alert_kinds=(SEND_EMAIL,))
+        try:
+            figures = Job.metrics(self.session, alert_kinds=(SEND_EMAIL,))
+        except SQLAlchemyError as error:  # the database is down: the other metrics are still worth a scrape
+            self.session.rollback()
+            log.warning("metrics: job queue not read (%s)", type(error).__name__)
+            yield GaugeMetricFamily("switchboard_jobs_read", "Whether this scrape read the job queue", value=0)
+            return
+        yield GaugeMetricFamily("switchboard_jobs_read", "Whether this scrape read the job queue", value=1)
         queued = GaugeMetricFamily("switchboard_jobs", "Background jobs by status", labels=["status"])
         for status in ("queued", "running", "dead"):
             queued.add_metric([status], figures[status])

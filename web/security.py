@@ -15,6 +15,7 @@ provisional: the operation's scopes, so its scope check passes; the second half 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session
 from connectors.identity_provider import ExternalIdp
 from core.errors import Unauthorized
 from models import ApiKey, AuthSession, User
-from models.api_key import is_well_formed, prefix_of
+from models.api_key import is_well_formed
 from web.context import AppServices, await_confirmation, of_request
 
 Confirmation = Callable[[Session], dict[str, Any]]
@@ -90,7 +91,10 @@ async def api_key_info(api_key: str, request: ConnexionRequest) -> dict[str, Any
         info = {"sub": None, "apiKey": str(key.id), "business": str(key.business_id), "scope": list(key.scopes)}
         return _granted(info, required)
 
-    return _provisional(request, required, confirm, sub=None, caller=f"key:{prefix_of(api_key)}")
+    # Budgets go by the whole secret, not its prefix: anyone can write a well-formed secret with another
+    # key's prefix, and must not spend that key's budget with it.
+    caller = f"key:{hashlib.sha256(api_key.encode()).hexdigest()[:32]}"
+    return _provisional(request, required, confirm, sub=None, caller=caller)
 
 
 def _check_external(app_services: AppServices, external: ExternalIdp, token: str) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from core.config import Settings
 from models import Job
 from services.mail import SEND_EMAIL
 from tests.conftest import database_of
-from tests.live_server import gunicorn
+from tests.live_server import free_port, gunicorn
 
 TOKEN = "scrape-me-0123456789"
 
@@ -87,8 +87,21 @@ def test_requests_latency_and_the_job_queue_are_counted(settings: Settings, migr
         status: queue[status] for status in ("queued", "running", "dead")
     }
     assert samples(text, "switchboard_jobs_dead_alerting")[()] == queue["deadAlerting"]
+    assert samples(text, "switchboard_jobs_read")[()] == 1
     assert "switchboard_db_pool_connections_in_use" in text
     assert "switchboard_http_requests_in_flight" in text
+
+
+def test_a_scrape_while_the_database_is_down_still_answers(settings: Settings) -> None:
+    unreachable = f"postgresql+psycopg2://switchboard@127.0.0.1:{free_port()}/switchboard?connect_timeout=2"
+    app = create_app(settings.model_copy(update={"metrics_token": TOKEN, "database_url": unreachable}))
+    try:
+        text = scrape(app.test_client())
+    finally:
+        database_of(app).dispose()
+
+    assert samples(text, "switchboard_jobs_read")[()] == 0
+    assert "switchboard_http_requests_total" in text
 
 
 def _per_worker(directory: Path, scratch: Path) -> dict[str, float]:

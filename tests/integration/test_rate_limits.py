@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from app import create_app
 from core.config import Settings
+from models.api_key import SECRET_MARKER, _checksum, is_well_formed
 from tests.conftest import database_of
 from tests.factories import make_business, make_user
 from tests.live_server import free_port, gunicorn, wait_until
@@ -206,3 +207,28 @@ def test_two_servers_share_one_budget_in_redis_and_serve_on_while_it_is_down(
         assert (status, headers["RateLimit"].split(";")[1]) == (401, "r=4")
     logs = (tmp_path / "a.log").read_text() + (tmp_path / "b.log").read_text()
     assert "rate limits not enforced" in logs
+
+
+def test_a_forged_key_with_anothers_prefix_spends_its_own_budget(
+    settings: Settings, migrated: None, db: Session
+) -> None:
+    """The prefix is visible; anyone can write a well-formed secret with it. It must not spend the real key's budget."""
+    owner = make_user(db)
+    make_business(db, owner=owner)
+    db.commit()
+    with app_with(settings, authenticated="2/minute") as app, app.test_client() as client:
+        key_request = {"name": "CRM", "scopes": ["business:read"]}
+        secret = client.post("/api/v1/api-keys", json=key_request, headers=auth_headers(client, owner.email)).json()
+        secret = secret["secret"]
+        kept = secret[: len(SECRET_MARKER) + 8]
+        body = kept[len(SECRET_MARKER) :] + "z" * (43 - 8)
+        forged = SECRET_MARKER + body + _checksum(body)
+        assert is_well_formed(forged)
+        assert forged != secret
+        forged_answers = [
+            client.get("/api/v1/business/me", headers={"X-API-Key": forged}).status_code for _ in range(3)
+        ]
+        real_answers = [client.get("/api/v1/business/me", headers={"X-API-Key": secret}).status_code for _ in range(2)]
+
+    assert forged_answers == [401, 401, 429]
+    assert real_answers == [200, 200]

@@ -17,6 +17,7 @@ from core.config import HANDLER_THREADS, Settings, load_settings_or_exit
 from core.db import Database, create_db_engine
 from core.logging import configure_logging
 from core.tokens import TokenService
+from core.tracing import configure_tracing
 from web import metrics
 from web.context import AppServices, attach
 from web.errors import register_error_handlers
@@ -30,6 +31,7 @@ from web.middleware import (
     RequestIdMiddleware,
     RoutedOnlyMiddleware,
     SecurityHeadersMiddleware,
+    TracingMiddleware,
 )
 from web.rate_limits import RateLimitHeadersMiddleware, RateLimitMiddleware, RateLimits
 from web.spec import DOCS_PATH, Contract
@@ -44,11 +46,13 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     contract = contract or Contract.load()
     database = Database(create_db_engine(settings, deadline=settings.db_client_deadline_seconds))
     metrics.watch_pool(database.engine)
+    stop_tracing = configure_tracing(settings, database.engine)
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
         yield
         database.dispose()
+        stop_tracing()  # exports the spans still buffered
 
     app = FlaskApp(
         __name__,
@@ -72,6 +76,8 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     # Outermost first: every response, errors included, passes through all of these.
     before_errors = MiddlewarePosition.BEFORE_EXCEPTION
     app.add_middleware(RequestIdMiddleware, position=before_errors, trusted_proxies=settings.trusted_proxies)
+    if settings.tracing_enabled:
+        app.add_middleware(TracingMiddleware, position=before_errors)
     app.add_middleware(AccessLogMiddleware, position=before_errors)
     app.add_middleware(SecurityHeadersMiddleware, position=before_errors, ui_path=f"{contract.base_path}/ui")
     app.add_middleware(RateLimitHeadersMiddleware, position=before_errors)

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     rate_limit_anonymous: str = "300/minute"
     rate_limit_authenticated: str = "1200/minute"
     rate_limit_storage_url: str = Field("memory://", pattern=r"^(memory|redis|rediss)://", max_length=500)
+    # OpenTelemetry tracing (core/tracing.py): spans go to this OTLP/HTTP collector; unset, tracing is off.
+    otel_exporter_otlp_endpoint: str = Field("", max_length=500, pattern=r"^(https?://\S+)?$")
+    otel_service_name: str = Field("switchboard", min_length=1, max_length=100)
     # GET /metrics (Prometheus) answers a bearer of this token; without one it is open in development only.
     metrics_token: str = Field("", max_length=500)
     # Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client; empty: none is trusted.
@@ -212,8 +215,9 @@ class Settings(BaseSettings):
         scheme, separator, rest = url.partition("://")
         if not separator or scheme not in SUPPORTED_DATABASE_SCHEMES:
             raise ValueError(f"must start with one of {', '.join(s + '://' for s in SUPPORTED_DATABASE_SCHEMES)}")
-        # Hosting providers hand out postgres:// URLs; SQLAlchemy knows the scheme as postgresql.
-        return f"postgresql://{rest}" if scheme == "postgres" else url
+        # Hosting providers hand out postgres:// URLs. SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3,
+        # which is not installed: every accepted form names the driver we ship.
+        return f"postgresql+psycopg2://{rest}"
 
     @field_validator("mail_url")
     @classmethod
@@ -254,6 +258,10 @@ class Settings(BaseSettings):
         if bool(self.google_client_id) != bool(self.google_client_secret):
             raise ValueError("GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET: set both to enable Google Calendar")
         return self
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return bool(self.otel_exporter_otlp_endpoint)
 
     @property
     def metrics_open(self) -> bool:

@@ -9,6 +9,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from core.config import Settings
+from core.tracing import current_trace_id
 
 # What the current request is, set by web.middleware.RequestIdMiddleware; web.wsgi_bridge copies the context into
 # handler threads, so logs, problem bodies and the audit log see them there too.
@@ -26,8 +27,13 @@ _STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {
 
 
 class RequestIdFilter(logging.Filter):
+    """Every line carries the request id, and the trace id when a span is being recorded (core/tracing.py)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.requestId = request_id_var.get()
+        trace_id = current_trace_id()
+        if trace_id is not None:
+            record.traceId = trace_id
         return True
 
 

@@ -14,6 +14,8 @@ from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import ClassVar
 
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, StatusCode
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -30,6 +32,7 @@ from core.errors import (
     UnsupportedMediaType,
 )
 from core.logging import client_ip_var, request_id_var
+from core.tracing import tracer
 from web import metrics
 from web.spec import Contract
 
@@ -96,6 +99,45 @@ class RequestIdMiddleware:
         finally:
             client_ip_var.reset(ip_token)
             request_id_var.reset(token)
+
+
+class TracingMiddleware:
+    """A server span per request (core/tracing.py), child of the caller's W3C `traceparent` and named by the
+    operationId once the router has found it. Added only when tracing is on."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        extensions = scope.setdefault("extensions", {})
+        status = 500
+
+        async def send_and_note_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        span_name = f"{scope['method']} (unrouted)"
+        with tracer.start_as_current_span(span_name, context=propagate.extract(carrier), kind=SpanKind.SERVER) as span:
+            try:
+                await self.app(scope, receive, send_and_note_status)
+            finally:
+                operation = extensions.get("connexion_routing", {}).get("operation_id")
+                if operation:
+                    span.update_name(operation)
+                span.set_attributes(
+                    {
+                        "http.request.method": scope["method"],
+                        "url.path": scope["path"],
+                        "http.response.status_code": status,
+                    }
+                )
+                if status >= 500:
+                    span.set_status(StatusCode.ERROR)
 
 
 class AccessLogMiddleware:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
 from core.config import PROJECT_ROOT, Settings, embedded_socket_dir, load_settings_or_exit
 
@@ -76,10 +77,14 @@ def test_a_pool_smaller_than_the_handler_threads_is_refused(monkeypatch: pytest.
         Settings()
 
 
-def test_a_postgres_url_from_a_hosting_provider_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", "postgres://app:pw@db:5432/switchboard")
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+psycopg2"])
+def test_every_postgresql_url_names_the_driver_we_ship(monkeypatch: pytest.MonkeyPatch, scheme: str) -> None:
+    """postgres:// from a hosting provider, and a bare postgresql://, which SQLAlchemy 2.1 reads as psycopg 3."""
+    monkeypatch.setenv("DATABASE_URL", f"{scheme}://app:pw@db:5432/switchboard")
+    settings = Settings()
 
-    assert Settings().database_url == "postgresql://app:pw@db:5432/switchboard"
+    assert settings.database_url == "postgresql+psycopg2://app:pw@db:5432/switchboard"
+    assert create_engine(settings.database_url).dialect.driver == "psycopg2"
 
 
 def test_production_refuses_to_write_mail_to_files(monkeypatch: pytest.MonkeyPatch) -> None:

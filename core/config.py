@@ -147,11 +147,12 @@ class Settings(BaseSettings):
     def _absolute(cls, path: Path) -> Path:
         return PROJECT_ROOT / path  # an absolute path stays as it is
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "data_encryption_keys", "trusted_proxies", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
+        """Lists come from the environment comma-separated."""
         if isinstance(value, str):
-            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+            return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
 
     @field_validator("rate_limit_sensitive", "rate_limit_anonymous", "rate_limit_authenticated")
@@ -165,13 +166,6 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not one rate like 10/minute")
         return value
 
-    @field_validator("trusted_proxies", mode="before")
-    @classmethod
-    def _split_proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(proxy.strip() for proxy in value.split(",") if proxy.strip())
-        return value
-
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, proxies: tuple[str, ...]) -> tuple[str, ...]:
@@ -181,13 +175,6 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{proxy!r} is not an address or CIDR range") from None
         return proxies
-
-    @field_validator("data_encryption_keys", mode="before")
-    @classmethod
-    def _split_keys(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(key.strip() for key in value.split(",") if key.strip())
-        return value
 
     @field_validator("data_encryption_keys")
     @classmethod

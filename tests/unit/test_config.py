@@ -160,3 +160,20 @@ def test_the_embedded_socket_leaves_a_path_too_long_for_a_unix_socket() -> None:
     assert socket_dir.parent == Path("/tmp")  # noqa: S108 - where the socket goes
     assert socket_dir == embedded_socket_dir(deep)  # the same place every time: clients find it
     assert len(str(socket_dir / ".s.PGSQL.5432")) < 100
+
+
+@pytest.mark.parametrize("rate", ["ten a minute", "0/minute", "10/minute;100/hour", "10/fortnight"])
+def test_a_rate_limit_must_be_one_rate(monkeypatch: pytest.MonkeyPatch, rate: str) -> None:
+    monkeypatch.setenv("RATE_LIMIT_SENSITIVE", rate)
+
+    with pytest.raises(ValueError, match="is not one rate like 10/minute"):
+        Settings()
+
+
+def test_trusted_proxies_are_addresses_or_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", " 10.0.0.0/8 , 192.168.1.7,fd00::/8 ")
+    assert Settings().trusted_proxies == ("10.0.0.0/8", "192.168.1.7", "fd00::/8")
+
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8,the-load-balancer")
+    with pytest.raises(ValueError, match="'the-load-balancer' is not an address or CIDR range"):
+        Settings()

@@ -34,7 +34,7 @@ from connectors.google_oauth import CALENDAR_SCOPE, STATE_TTL_SECONDS, GoogleCal
 from core.config import Settings
 from core.crypto import Cipher
 from models import AuditEvent, Business, CalendarConnection, Role, User
-from tests.conftest import database_of
+from tests.conftest import UNLIMITED, database_of
 from tests.factories import make_business, make_member, make_user
 from tests.sign_in import auth_headers
 
@@ -125,7 +125,7 @@ def _closed_port_url() -> str:
 
 
 def google_settings(database_url: str, base_url: str, **overrides: Any) -> Settings:
-    fields: dict[str, Any] = {"data_encryption_keys": DATA_KEY} | overrides  # comma-separated, as in the env
+    fields: dict[str, Any] = {"data_encryption_keys": DATA_KEY} | UNLIMITED | overrides  # keys as the env has them
     return Settings(
         database_url=database_url,
         app_env="test",

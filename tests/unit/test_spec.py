@@ -57,7 +57,8 @@ def test_every_operation_is_documented_for_sdks(op: Any) -> None:
     assert {"400", "413", "500"} <= set(definition["responses"])
     for status, response in definition["responses"].items():
         if status.startswith("2") and "content" in response:  # 202/204 answer without a body
-            assert "example" in response["content"]["application/json"], status
+            for media_type, content in response["content"].items():  # JSON, TwiML, Prometheus text
+                assert "example" in content, (status, media_type)
             assert "X-Request-ID" in response["headers"]
 
 
@@ -82,7 +83,12 @@ def test_the_probes_are_served_at_the_root_and_the_rest_under_the_base_path() ->
     apis = dict(CONTRACT.apis())
 
     assert set(apis) == {"/api/v1", ""}
-    assert set(apis[""]["paths"]) == {"/health-check/liveness", "/health-check/readiness", "/.well-known/jwks.json"}
+    assert set(apis[""]["paths"]) == {
+        "/health-check/liveness",
+        "/health-check/readiness",
+        "/.well-known/jwks.json",
+        "/metrics",
+    }
     assert "/plans/{planId}" in apis["/api/v1"]["paths"]
     assert all("servers" not in item for item in apis[""]["paths"].values())
 

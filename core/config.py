@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     rate_limit_anonymous: str = "300/minute"
     rate_limit_authenticated: str = "1200/minute"
     rate_limit_storage_url: str = Field("memory://", pattern=r"^(memory|redis|rediss)://", max_length=500)
+    # Twilio (the voice webhook and its callbacks): every request must be signed with this account's auth
+    # token, checked against the URL Twilio called: PUBLIC_BASE_URL (this service's origin as the world
+    # reaches it) plus the path. Without a token every Twilio request is refused.
+    twilio_auth_token: str = Field("", max_length=200)
+    public_base_url: str = Field("http://localhost:3001", max_length=300, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
     # OpenTelemetry tracing (core/tracing.py): spans go to this OTLP/HTTP collector; unset, tracing is off.
     otel_exporter_otlp_endpoint: str = Field("", max_length=500, pattern=r"^(https?://\S+)?$")
     otel_service_name: str = Field("switchboard", min_length=1, max_length=100)

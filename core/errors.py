@@ -91,6 +91,12 @@ class Forbidden(ApiError):
     status, code, title = 403, "forbidden", "Forbidden"
 
 
+class InvalidSignature(Forbidden):
+    """A provider's callback (Twilio's) without a valid signature of its account."""
+
+    code = "invalid_signature"
+
+
 class InsufficientScope(Forbidden):
     code = "insufficient_scope"
 

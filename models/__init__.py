@@ -6,6 +6,7 @@ from models.auth_session import AuthSession, RefreshToken
 from models.base import Base
 from models.business import Business, Membership, Role
 from models.calendar_connection import CalendarConnection
+from models.call import Call, Outcome
 from models.catalog import Country, ExternalPlan, ExternalPlanCountry
 from models.idempotency import IdempotencyRecord
 from models.invitation import Invitation
@@ -21,6 +22,7 @@ __all__ = [
     "Base",
     "Business",
     "CalendarConnection",
+    "Call",
     "Country",
     "ExternalPlan",
     "ExternalPlanCountry",
@@ -31,6 +33,7 @@ __all__ = [
     "JobStatus",
     "Membership",
     "NumberStatus",
+    "Outcome",
     "PhoneNumber",
     "RefreshToken",
     "Role",

@@ -17,7 +17,7 @@ from core.errors import ApiError, BusinessRuleBroken, Conflict, Forbidden, NotFo
 from core.pagination import Page, paginate
 from core.phones import to_e164
 from models.base import Base, assign
-from models.phone_number import PhoneNumber
+from models.phone_number import NumberStatus, PhoneNumber
 
 if TYPE_CHECKING:
     from models.calendar_connection import CalendarConnection
@@ -32,12 +32,12 @@ class Role(enum.StrEnum):
 
 # The one table of who may do what. Operations declare these scopes in the spec; API keys carry a subset.
 # Owners and admins differ only in the owner rules (Membership.change_role/remove, Invitation.issue).
-_READ = ("business:read", "numbers:read")
+_READ = ("business:read", "numbers:read", "calls:read")
 _MANAGE = (*_READ, "business:write", "numbers:write", "keys:manage", "members:manage", "audit:read")
 ROLE_SCOPES: dict[Role, tuple[str, ...]] = {Role.OWNER: _MANAGE, Role.ADMIN: _MANAGE, Role.MEMBER: _READ}
 # What an API key may be granted: acting on the business, never managing people or other keys.
 ROLE_GRANTED_SCOPES = frozenset(scope for scopes in ROLE_SCOPES.values() for scope in scopes)
-API_KEY_SCOPES = ("business:read", "business:write", "numbers:read", "numbers:write", "audit:read")
+API_KEY_SCOPES = ("business:read", "business:write", "numbers:read", "numbers:write", "audit:read", "calls:read")
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_HOURS: dict[str, dict[str, Any]] = {
@@ -99,6 +99,24 @@ class Business(Base):
         except IntegrityError:
             raise BusinessExists() from None
         return business
+
+    @classmethod
+    def answering_on(cls, session: Session, number: str) -> Business | None:
+        """The business whose receptionist answers on this number: its receptionist's number, and one it
+        still holds (a released or suspended number answers for nobody)."""
+        held = (PhoneNumber.business_id == cls.id) & (PhoneNumber.e164 == number)
+        statement = (
+            select(cls)
+            .join(PhoneNumber, held)
+            .where(cls.phone_number == number, PhoneNumber.status == NumberStatus.ACTIVE)
+        )
+        return session.scalar(statement)
+
+    def is_open(self, at: datetime) -> bool:
+        """Whether `at` falls within the business hours, read in the business's time zone."""
+        local = at.astimezone(zoneinfo.ZoneInfo(self.timezone))
+        hours = self.business_hours.get(WEEKDAYS[local.weekday()], {"closed": True})
+        return not hours["closed"] and hours["open"] <= local.strftime("%H:%M") < hours["close"]
 
     @classmethod
     def with_number(

@@ -158,14 +158,16 @@ class Contract:
     def rate_policies(self) -> dict[str, str]:
         """operationId -> the rate-limit policy it spends (web/rate_limits.py): `x-rate-limit` where the spec
         names one, else `authenticated` or `anonymous` by its security. Internal operations (the probes and
-        the JWKS) spend none: a load balancer or a verifier must never be turned away."""
-        return {
+        the JWKS) spend none: a load balancer or a verifier must never be turned away; nor do those marked
+        `x-rate-limit: none` (a provider's signed callbacks)."""
+        policies = {
             op["operationId"]: op.get("x-rate-limit") or ("authenticated" if op.get("security") else "anonymous")
             for item in self.document["paths"].values()
             if not item.get("x-internal")
             for op in item.values()
             if isinstance(op, dict) and "operationId" in op
         }
+        return {operation: policy for operation, policy in policies.items() if policy != "none"}
 
     def handler_name(self, operation_id: str) -> str:
         """`listPlans` tagged `Catalog` is served by `handlers.catalog.list_plans`."""

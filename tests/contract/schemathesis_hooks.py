@@ -59,6 +59,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.generation.meta import TestPhase
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import selectinload
+from twilio.request_validator import RequestValidator
 
 from cli import staff
 from core.config import load_settings_or_exit
@@ -71,6 +72,7 @@ from models import (
     AuditEvent,
     AuthSession,
     Business,
+    Call,
     Country,
     ExternalPlan,
     Invitation,
@@ -97,6 +99,7 @@ CURSOR_KEYS: dict[str, list[Any]] = {
     "listPhoneNumbers": PhoneNumber.page_order(),
     "listApiKeys": ApiKey.page_order(),
     "listAuditEvents": AuditEvent.page_order(),
+    "listCalls": Call.page_order(),
 }
 
 
@@ -394,10 +397,37 @@ def _oauth_callback(case: Case) -> None:
 
 
 # What every positive case gets, and the secrets every other one gets.
+def _twilio_signed(case: Case) -> None:
+    """Signs a Twilio request as Twilio would (the server's TWILIO_AUTH_TOKEN and PUBLIC_BASE_URL, shared by
+    scripts/live-fuzz), so the fuzz reaches the receptionist, not only the signature check: a call goes to a
+    number of the fuzz business every other time, and a callback names a call the server answered."""
+    body = dict(case.body) if isinstance(case.body, dict) else {}
+    if _operation_id(case) == "answerTwilioCall":
+        numbers = _fuzz_business()[1]
+        if numbers and _takes_turn(case, "answerTwilioCall", "number"):
+            body["To"] = _pick(numbers, body.get("CallSid"))
+    elif "CallSid" in body:
+        with _database().sessions() as session:
+            known = list(session.scalars(select(Call.provider_sid).order_by(Call.started_at.desc()).limit(20)))
+        if known:
+            body["CallSid"] = _pick(known, body["CallSid"])
+    if body != case.body:
+        case.body = body
+    settings = load_settings_or_exit()
+    url = settings.public_base_url.rstrip("/") + "/api/v1" + case.formatted_path
+    signature = RequestValidator(settings.twilio_auth_token).compute_signature(
+        url, {k: str(v) for k, v in body.items()}
+    )
+    case.headers = {**(case.headers or {}), "X-Twilio-Signature": signature}
+
+
 _STATE: dict[str, Callable[[Case], None]] = {
     "replaceBusiness": _business_settings,
     "updateBusiness": _business_settings,
     "createBusiness": _create_business,
+    "answerTwilioCall": _twilio_signed,
+    "recordTwilioCallStatus": _twilio_signed,
+    "recordTwilioRecording": _twilio_signed,
 }
 _SECRETS: dict[str, Callable[[Case], None]] = {
     "acceptInvitation": _accept_invitation,

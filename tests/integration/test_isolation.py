@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from models import ApiKey, Business, Invitation, Membership, PhoneNumber, Role
+from models import ApiKey, Business, Call, Invitation, Membership, Outcome, PhoneNumber, Role
 from models.business import API_KEY_SCOPES
 from tests.factories import make_business, make_country, make_member, make_plan, make_user
 from tests.sign_in import auth_headers
@@ -40,9 +40,11 @@ class World:
     number_id: str
     member_id: uuid.UUID
     invitation_id: str
+    call_id: str
 
     def ids(self) -> dict[str, str]:
         return {
+            "call": self.call_id,
             "number": self.number_id,
             "key": self.a.key_id,
             "member": str(self.member_id),
@@ -79,12 +81,20 @@ def world(client: TestClient, db: Session) -> World:
         "/api/v1/business/me/invitations", json={"email": "invitee@example.com", "role": "member"}, headers=a.owner
     )
     assert invitation.status_code == 201, invitation.text
+    call = Call(
+        business_id=business_a.id, provider_sid=f"CA{uuid.uuid4().hex}", from_number="+14155550123", to_number=NUMBER,
+        status="completed", outcome=Outcome.VOICEMAIL, voicemail_url="https://api.twilio.com/rec/RE1",
+    )  # fmt: skip
+    db.add(call)
+    db.commit()
     _, b = _tenant(client, db, "Business B")
-    return World(a=a, b=b, number_id=number.json()["id"], member_id=member.id, invitation_id=invitation.json()["id"])
+    ids = {"number_id": number.json()["id"], "invitation_id": invitation.json()["id"], "call_id": str(call.id)}
+    return World(a=a, b=b, member_id=member.id, **ids)
 
 
 # Every operation that takes an id: (operationId, method, path template, body, open to API keys).
 ID_OPERATIONS: list[tuple[str, str, str, dict[str, Any] | None, bool]] = [
+    ("getCall", "GET", "/api/v1/calls/{call}", None, True),
     ("getPhoneNumber", "GET", "/api/v1/phone-numbers/{number}", None, True),
     (
         "updatePhoneNumber",
@@ -155,7 +165,9 @@ def _snapshot(db: Session, world: World) -> dict[str, Any]:
     member = db.scalar(select(Membership).where(Membership.user_id == world.member_id))
     owner = db.scalar(select(Membership).where(Membership.user_id == world.a.owner_id))
     invitation = db.get(Invitation, uuid.UUID(world.invitation_id))
+    call = db.get(Call, uuid.UUID(world.call_id))
     return {
+        "call": call and (call.business_id, call.outcome, call.voicemail_url),
         "invitation": invitation and (invitation.business_id, invitation.expires_at, invitation.accepted_at),
         "owner": owner and (owner.business_id, owner.role),
         "number": number and (number.business_id, number.e164, number.label, number.status, number.forward_to),
@@ -182,7 +194,7 @@ def test_another_business_cannot_reach_an_id_of_yours_and_changes_nothing(
     before = _snapshot(db, world)
     assert None not in before.values()
     headers = world.b.owner if credential == "owner token" else world.b.key
-    unknown_ids = {name: str(uuid.uuid4()) for name in ("number", "key", "member", "owner", "invitation")}
+    unknown_ids = {name: str(uuid.uuid4()) for name in world.ids()}
 
     unknown = _call(client, method, template, unknown_ids, body, headers)
     foreign = _call(client, method, template, world.ids(), body, headers)
@@ -219,6 +231,7 @@ def test_the_owner_of_the_business_does_reach_those_ids(client: TestClient, db: 
     assert client.get(f"/api/v1/phone-numbers/{world.number_id}", headers=world.a.owner).status_code == 200
     assert client.get(f"/api/v1/phone-numbers/{world.number_id}", headers=world.a.key).status_code == 200
     assert client.get(f"/api/v1/api-keys/{world.a.key_id}", headers=world.a.owner).status_code == 200
+    assert client.get(f"/api/v1/calls/{world.call_id}", headers=world.a.key).status_code == 200
     member = client.patch(
         f"/api/v1/business/me/members/{world.member_id}", json={"role": "member"}, headers=world.a.owner
     )
@@ -227,7 +240,7 @@ def test_the_owner_of_the_business_does_reach_those_ids(client: TestClient, db: 
 
 def test_another_businesss_lists_show_none_of_your_items(client: TestClient, db: Session, world: World) -> None:
     client.patch("/api/v1/business/me", json={"greeting": "A's secret greeting"}, headers=world.a.owner)
-    a_ids = {world.number_id, world.a.key_id, str(world.member_id), str(world.a.owner_id)}
+    a_ids = {world.number_id, world.a.key_id, str(world.member_id), str(world.a.owner_id), world.call_id}
 
     listings = {
         "numbers (token)": client.get("/api/v1/phone-numbers", headers=world.b.owner),
@@ -235,6 +248,8 @@ def test_another_businesss_lists_show_none_of_your_items(client: TestClient, db:
         "keys": client.get("/api/v1/api-keys", headers=world.b.owner),
         "members": client.get("/api/v1/business/me/members", headers=world.b.owner),
         "invitations": client.get("/api/v1/business/me/invitations", headers=world.b.owner),
+        "calls (token)": client.get("/api/v1/calls", headers=world.b.owner),
+        "calls (key)": client.get("/api/v1/calls", headers=world.b.key),
         "audit (token)": client.get("/api/v1/audit-events?limit=100", headers=world.b.owner),
         "audit (key)": client.get("/api/v1/audit-events?limit=100", headers=world.b.key),
     }

@@ -1,0 +1,80 @@
+"""The receptionist at work: what it answers a call with (TwiML), and what the provider reports afterwards.
+
+`answer` decides from the settings of the business whose receptionist answers on the called number:
+- enabled and open now (its hours, in its time zone), with a forwarding number: say the greeting, then put
+  the caller through (`<Dial>`; how that leg ended comes back to the status callback);
+- enabled but closed, or with nowhere to forward to: say the greeting and record a voicemail (`<Record>`;
+  the recording comes back to the recording callback);
+- disabled, or a number no business's receptionist answers on: `<Reject>`.
+The call is logged (models/call.py) unless no business owns the number.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from xml.etree import ElementTree
+
+from sqlalchemy.orm import Session
+
+from models import Business, Call, Outcome
+
+MAX_VOICEMAIL_SECONDS = 120
+# What a caller hears when the service cannot reach its database: never an error, never silence.
+UNAVAILABLE = (
+    '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Sorry, we cannot take your call right now. '
+    "Please try again later.</Say><Hangup/></Response>"
+)
+
+
+def _twiml(response: ElementTree.Element) -> str:
+    return '<?xml version="1.0" encoding="UTF-8"?>' + ElementTree.tostring(response, encoding="unicode")
+
+
+def _verb(parent: ElementTree.Element, name: str, text: str | None = None, **attributes: str) -> None:
+    ElementTree.SubElement(parent, name, attributes).text = text
+
+
+def answer(session: Session, *, sid: str, caller: str, to: str, now: datetime, callbacks: str) -> str:
+    """TwiML for a call to `to`; `callbacks` is the URL prefix of the status and recording callbacks."""
+    response = ElementTree.Element("Response")
+    business = Business.answering_on(session, to)
+    if business is None or not business.receptionist_enabled:
+        if business is not None:
+            Call.answered(session, business.id, sid, caller, to, Outcome.REJECTED)
+        _verb(response, "Reject")
+        return _twiml(response)
+    if business.greeting:
+        _verb(response, "Say", business.greeting)
+    if business.forwarding_number and business.is_open(now):
+        Call.answered(session, business.id, sid, caller, to, Outcome.FORWARDED)
+        _verb(response, "Dial", business.forwarding_number, action=f"{callbacks}/status", method="POST")
+    else:
+        Call.answered(session, business.id, sid, caller, to, Outcome.VOICEMAIL)
+        recording = {"action": f"{callbacks}/recording", "method": "POST", "maxLength": str(MAX_VOICEMAIL_SECONDS)}
+        _verb(response, "Record", **recording)
+    return _twiml(response)
+
+
+def progressed(session: Session, form: dict[str, str]) -> str:
+    """The status callback (the call's, or the forwarded leg's `<Dial>` action); a repeat changes nothing."""
+    call = Call.of_provider(session, form["CallSid"])
+    if call is not None:
+        if "DialCallStatus" in form:
+            call.put_through(answered=form["DialCallStatus"] == "completed")
+        if "CallStatus" in form:
+            call.progressed(form["CallStatus"], _seconds(form.get("CallDuration")))
+    return _twiml(ElementTree.Element("Response"))  # nothing more to do: the call ends
+
+
+def recorded(session: Session, form: dict[str, str]) -> str:
+    """The recording callback (`<Record>`'s action): the voicemail is kept on the call; a repeat changes nothing."""
+    call = Call.of_provider(session, form["CallSid"])
+    if call is not None and form.get("RecordingUrl"):
+        call.recorded(form["RecordingUrl"], _seconds(form.get("RecordingDuration")))
+    response = ElementTree.Element("Response")
+    _verb(response, "Hangup")
+    return _twiml(response)
+
+
+def _seconds(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() and len(value) < 7 else None

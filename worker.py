@@ -10,10 +10,12 @@ from datetime import timedelta
 from types import FrameType
 
 from core.config import load_settings_or_exit
+from core.crypto import Cipher
 from core.db import Database, create_db_engine
 from core.logging import configure_logging
 from services.jobs import Worker
 from services.mail import SEND_EMAIL, Mailer
+from services.webhooks import DELIVER_WEBHOOK, Deliverer
 
 
 def main() -> None:
@@ -22,7 +24,15 @@ def main() -> None:
     database = Database(create_db_engine(settings, deadline=settings.db_client_deadline_seconds))
     worker = Worker(
         database,
-        {SEND_EMAIL: Mailer(settings).send_job},
+        {
+            SEND_EMAIL: Mailer(settings).send_job,
+            DELIVER_WEBHOOK: Deliverer(
+                database,
+                lambda: Cipher.from_settings(settings),
+                allow_local=settings.app_env != "production",
+                timeout=settings.webhook_timeout_seconds,
+            ).deliver_job,
+        },
         concurrency=settings.worker_concurrency,
         visibility_timeout=timedelta(seconds=settings.job_visibility_timeout_seconds),
         retention=timedelta(days=settings.job_retention_days),

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     # reaches it) plus the path. Without a token every Twilio request is refused.
     twilio_auth_token: str = Field("", max_length=200)
     public_base_url: str = Field("http://localhost:3001", max_length=300, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    # Customers' webhook endpoints: how long a delivery waits for an answer.
+    webhook_timeout_seconds: float = Field(10, gt=0, le=60)
     # OpenTelemetry tracing (core/tracing.py): spans go to this OTLP/HTTP collector; unset, tracing is off.
     otel_exporter_otlp_endpoint: str = Field("", max_length=500, pattern=r"^(https?://\S+)?$")
     otel_service_name: str = Field("switchboard", min_length=1, max_length=100)

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from core.config import Settings
+from core.errors import ServiceUnavailable
 
 
 class CannotDecrypt(Exception):
@@ -37,8 +38,8 @@ class Cipher:
     def from_settings(cls, settings: Settings) -> Cipher:
         if settings.data_encryption_keys:
             return cls(settings.data_encryption_keys)
-        if settings.app_env == "production":  # Settings refuses this already when something needs a key
-            raise RuntimeError("DATA_ENCRYPTION_KEYS is not set")
+        if settings.app_env == "production":  # Settings refuses this for Google; webhooks answer 503
+            raise ServiceUnavailable("This server has no DATA_ENCRYPTION_KEYS to keep secrets with")
         return cls([_development_key(settings.var_dir / "data-encryption-key")])
 
     def encrypt(self, text: str) -> str:

@@ -14,6 +14,7 @@ from models.job import Job, JobStateConflict, JobStatus
 from models.phone_number import NumberStatus, PhoneNumber
 from models.user import User
 from models.user_token import TokenPurpose, UserToken
+from models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -24,6 +25,7 @@ __all__ = [
     "CalendarConnection",
     "Call",
     "Country",
+    "DeliveryStatus",
     "ExternalPlan",
     "ExternalPlanCountry",
     "IdempotencyRecord",
@@ -40,4 +42,6 @@ __all__ = [
     "TokenPurpose",
     "User",
     "UserToken",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

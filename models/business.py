@@ -33,7 +33,7 @@ class Role(enum.StrEnum):
 # The one table of who may do what. Operations declare these scopes in the spec; API keys carry a subset.
 # Owners and admins differ only in the owner rules (Membership.change_role/remove, Invitation.issue).
 _READ = ("business:read", "numbers:read", "calls:read")
-_MANAGE = (*_READ, "business:write", "numbers:write", "keys:manage", "members:manage", "audit:read")
+_MANAGE = (*_READ, "business:write", "numbers:write", "keys:manage", "members:manage", "audit:read", "webhooks:manage")
 ROLE_SCOPES: dict[Role, tuple[str, ...]] = {Role.OWNER: _MANAGE, Role.ADMIN: _MANAGE, Role.MEMBER: _READ}
 # What an API key may be granted: acting on the business, never managing people or other keys.
 ROLE_GRANTED_SCOPES = frozenset(scope for scopes in ROLE_SCOPES.values() for scope in scopes)

@@ -28,6 +28,7 @@ SUBJECTS = {
     "verify_email": "Confirm your email address",
     "reset_password": "Reset your Switchboard password",
     "invitation": "You are invited to join a business on Switchboard",
+    "webhook_disabled": "A webhook endpoint of your business was disabled",
 }
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates" / "mail"),

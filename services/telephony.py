@@ -6,7 +6,8 @@
 - enabled but closed, or with nowhere to forward to: say the greeting and record a voicemail (`<Record>`;
   the recording comes back to the recording callback);
 - disabled, or a number no business's receptionist answers on: `<Reject>`.
-The call is logged (models/call.py) unless no business owns the number.
+The call is logged (models/call.py) unless no business owns the number; its end and its voicemail reach
+the business's webhooks (`call.completed`, `voicemail.received`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from xml.etree import ElementTree
 from sqlalchemy.orm import Session
 
 from models import Business, Call, Outcome
+from schemas.call import call_schema
+from services import webhooks
 
 MAX_VOICEMAIL_SECONDS = 120
 # What a caller hears when the service cannot reach its database: never an error, never silence.
@@ -62,7 +65,10 @@ def progressed(session: Session, form: dict[str, str]) -> str:
         if "DialCallStatus" in form:
             call.put_through(answered=form["DialCallStatus"] == "completed")
         if "CallStatus" in form:
+            ended = call.ended_at is not None
             call.progressed(form["CallStatus"], _seconds(form.get("CallDuration")))
+            if not ended and call.ended_at is not None:  # Twilio's retries tell customers nothing twice
+                webhooks.emit(session, call.business_id, "call.completed", call_schema.dump(call))
     return _twiml(ElementTree.Element("Response"))  # nothing more to do: the call ends
 
 
@@ -70,7 +76,10 @@ def recorded(session: Session, form: dict[str, str]) -> str:
     """The recording callback (`<Record>`'s action): the voicemail is kept on the call; a repeat changes nothing."""
     call = Call.of_provider(session, form["CallSid"])
     if call is not None and form.get("RecordingUrl"):
+        first = call.voicemail_url is None
         call.recorded(form["RecordingUrl"], _seconds(form.get("RecordingDuration")))
+        if first:
+            webhooks.emit(session, call.business_id, "voicemail.received", call_schema.dump(call))
     response = ElementTree.Element("Response")
     _verb(response, "Hangup")
     return _twiml(response)

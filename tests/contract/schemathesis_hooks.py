@@ -83,6 +83,8 @@ from models import (
     PhoneNumber,
     Role,
     User,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 from models.base import utcnow
 from models.business import API_KEY_SCOPES
@@ -100,6 +102,8 @@ CURSOR_KEYS: dict[str, list[Any]] = {
     "listApiKeys": ApiKey.page_order(),
     "listAuditEvents": AuditEvent.page_order(),
     "listCalls": Call.page_order(),
+    "listWebhookEndpoints": WebhookEndpoint.page_order(),
+    "listWebhookDeliveries": WebhookDelivery.page_order(),
 }
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from models import ApiKey, Business, Call, Invitation, Membership, Outcome, PhoneNumber, Role
+from models import ApiKey, Business, Call, Invitation, Membership, Outcome, PhoneNumber, Role, WebhookEndpoint
 from models.business import API_KEY_SCOPES
 from tests.factories import make_business, make_country, make_member, make_plan, make_user
 from tests.sign_in import auth_headers
@@ -41,10 +41,12 @@ class World:
     member_id: uuid.UUID
     invitation_id: str
     call_id: str
+    endpoint_id: str
 
     def ids(self) -> dict[str, str]:
         return {
             "call": self.call_id,
+            "endpoint": self.endpoint_id,
             "number": self.number_id,
             "key": self.a.key_id,
             "member": str(self.member_id),
@@ -88,13 +90,35 @@ def world(client: TestClient, db: Session) -> World:
     db.add(call)
     db.commit()
     _, b = _tenant(client, db, "Business B")
-    ids = {"number_id": number.json()["id"], "invitation_id": invitation.json()["id"], "call_id": str(call.id)}
+    endpoint = client.post(
+        "/api/v1/webhook-endpoints",
+        json={"url": "https://a.example.com/hooks", "events": ["call.completed"]},
+        headers=a.owner,
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    ids = {
+        "number_id": number.json()["id"],
+        "invitation_id": invitation.json()["id"],
+        "call_id": str(call.id),
+        "endpoint_id": endpoint.json()["id"],
+    }
     return World(a=a, b=b, member_id=member.id, **ids)
 
 
 # Every operation that takes an id: (operationId, method, path template, body, open to API keys).
 ID_OPERATIONS: list[tuple[str, str, str, dict[str, Any] | None, bool]] = [
     ("getCall", "GET", "/api/v1/calls/{call}", None, True),
+    ("getWebhookEndpoint", "GET", "/api/v1/webhook-endpoints/{endpoint}", None, False),
+    (
+        "updateWebhookEndpoint",
+        "PATCH",
+        "/api/v1/webhook-endpoints/{endpoint}",
+        {"url": "https://evil.example/x"},
+        False,
+    ),
+    ("deleteWebhookEndpoint", "DELETE", "/api/v1/webhook-endpoints/{endpoint}", None, False),
+    ("rotateWebhookSecret", "POST", "/api/v1/webhook-endpoints/{endpoint}/rotate-secret", None, False),
+    ("listWebhookDeliveries", "GET", "/api/v1/webhook-endpoints/{endpoint}/deliveries", None, False),
     ("getPhoneNumber", "GET", "/api/v1/phone-numbers/{number}", None, True),
     (
         "updatePhoneNumber",
@@ -166,7 +190,9 @@ def _snapshot(db: Session, world: World) -> dict[str, Any]:
     owner = db.scalar(select(Membership).where(Membership.user_id == world.a.owner_id))
     invitation = db.get(Invitation, uuid.UUID(world.invitation_id))
     call = db.get(Call, uuid.UUID(world.call_id))
+    endpoint = db.get(WebhookEndpoint, uuid.UUID(world.endpoint_id))
     return {
+        "endpoint": endpoint and (endpoint.business_id, endpoint.url, endpoint.enabled, endpoint.secret_ciphertext),
         "call": call and (call.business_id, call.outcome, call.voicemail_url),
         "invitation": invitation and (invitation.business_id, invitation.expires_at, invitation.accepted_at),
         "owner": owner and (owner.business_id, owner.role),

@@ -1,0 +1,152 @@
+"""Customers' webhook endpoints, and every delivery of an event to one."""
+
+from __future__ import annotations
+
+import base64
+import enum
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func, select
+from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
+
+from core.crypto import Cipher
+from core.errors import NotFound
+from core.pagination import Page, paginate
+from models.base import Base, utcnow
+
+EVENTS = ("call.completed", "voicemail.received", "business.updated")
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks form: whsec_ and base64 of the key
+DISABLE_AFTER = timedelta(days=1)  # an endpoint failing this long without a success is disabled
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"  # not delivered yet; retried with backoff
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # given up: the endpoint was disabled, deleted or is not allowed
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (Index("ix_webhook_endpoints_business_id_created_at_id", "business_id", "created_at", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    business_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    secret_ciphertext: Mapped[str] = mapped_column(Text)  # encrypted: it signs, so it must be read back
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=func.now())
+
+    @classmethod
+    def create(
+        cls, session: Session, cipher: Cipher, business_id: uuid.UUID, fields: dict[str, Any]
+    ) -> tuple[WebhookEndpoint, str]:
+        """A new endpoint and its signing secret, which is shown this once."""
+        secret = new_secret()
+        endpoint = cls(
+            id=uuid.uuid4(),
+            business_id=business_id,
+            url=fields["url"],
+            events=sorted(set(fields["events"])),
+            enabled=fields.get("enabled", True),
+            secret_ciphertext=cipher.encrypt(secret),
+            created_at=utcnow(),
+        )
+        session.add(endpoint)
+        session.flush()
+        return endpoint, secret
+
+    def change(self, fields: dict[str, Any]) -> None:
+        if "url" in fields:
+            self.url = fields["url"]
+        if "events" in fields:
+            self.events = sorted(set(fields["events"]))
+        if "enabled" in fields:
+            self.enabled = fields["enabled"]
+            if self.enabled:  # switched back on: its failures start counting again
+                self.failing_since, self.disabled_reason = None, None
+
+    def rotate(self, cipher: Cipher) -> str:
+        secret = new_secret()
+        self.secret_ciphertext = cipher.encrypt(secret)
+        return secret
+
+    def succeeded(self) -> None:
+        self.failing_since = None
+
+    def failed(self, now: datetime) -> bool:
+        """Notes a failed attempt; True when the endpoint has failed long enough to be disabled (and is now)."""
+        self.failing_since = self.failing_since or now
+        if self.enabled and now - self.failing_since >= DISABLE_AFTER:
+            self.enabled = False
+            self.disabled_reason = f"Every delivery failed since {self.failing_since.isoformat(timespec='seconds')}"
+            return True
+        return False
+
+    @classmethod
+    def subscribed(cls, session: Session, business_id: uuid.UUID, event: str) -> list[WebhookEndpoint]:
+        endpoints = session.scalars(select(cls).where(cls.business_id == business_id, cls.enabled.is_(True)))
+        return [endpoint for endpoint in endpoints if event in endpoint.events]
+
+    @classmethod
+    def get(cls, session: Session, business_id: uuid.UUID, endpoint_id: uuid.UUID) -> WebhookEndpoint:
+        endpoint = session.scalar(select(cls).where(cls.id == endpoint_id, cls.business_id == business_id))
+        if endpoint is None:
+            raise NotFound("No webhook endpoint with this id in your business")
+        return endpoint
+
+    @classmethod
+    def page_order(cls) -> list[QueryableAttribute[Any]]:
+        return [cls.created_at, cls.id]
+
+    @classmethod
+    def page(cls, session: Session, business_id: uuid.UUID, *, limit: int, cursor: str | None) -> Page[WebhookEndpoint]:
+        statement = select(cls).where(cls.business_id == business_id)
+        return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor)
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_endpoint_id_created_at_id", "endpoint_id", "created_at", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(64))  # the webhook-id header: the same for every attempt
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[DeliveryStatus] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def attempted(self, now: datetime, status_code: int | None, error: str | None) -> None:
+        self.attempts += 1
+        self.last_attempt_at, self.last_status_code, self.last_error = now, status_code, error
+        if error is None and status_code is not None and 200 <= status_code < 300:
+            self.status, self.delivered_at = DeliveryStatus.SUCCEEDED, now
+
+    def give_up(self, reason: str) -> None:
+        self.status, self.last_error = DeliveryStatus.FAILED, reason[:500]
+
+    @classmethod
+    def page_order(cls) -> list[QueryableAttribute[Any]]:
+        return [cls.created_at, cls.id]
+
+    @classmethod
+    def page(cls, session: Session, endpoint_id: uuid.UUID, *, limit: int, cursor: str | None) -> Page[WebhookDelivery]:
+        """The endpoint's deliveries, newest first."""
+        statement = select(cls).where(cls.endpoint_id == endpoint_id)
+        return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor, newest_first=True)

@@ -4,8 +4,9 @@ Connexion, no ASGI). Not part of the product: `make bench` (scripts/bench.py) ru
 workers beside the real server.
 
 Per request it does what Switchboard does: one transaction; for a person, the ES256 signature check and
-the "does the session still stand" read; for a key, the digest lookup; the same queries and marshmallow
-dumps; compact JSON.
+the "does the session still stand" read; for a key, the digest lookup; for Twilio's voice webhook, the
+signature check and the same receptionist (services/telephony.py); the same queries and marshmallow dumps;
+compact JSON.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from typing import Any
 
 from flask import Flask, Response, request
 from sqlalchemy.orm import Session
+from twilio.request_validator import RequestValidator
 
 from core.config import load_settings_or_exit
 from core.db import Database, create_db_engine
 from core.tokens import TokenService
 from models import ApiKey, AuthSession, Business, ExternalPlan
+from models.base import utcnow
 from schemas.business import business_schema
 from schemas.catalog import plan_list_schema, plan_schema
+from services import telephony
 
 settings = load_settings_or_exit()
 database = Database(create_db_engine(settings))
@@ -77,3 +81,18 @@ def get_business() -> Response:
             return _json({"code": "unauthorized"}, 401)
         business = Business.get(session, business_id)
         return _json(business_schema.dump(business), ETag=business.etag)
+
+
+@app.post("/api/v1/telephony/twilio/voice")
+def answer_call() -> Response:
+    url = settings.public_base_url + request.path
+    signature = request.headers.get("X-Twilio-Signature", "")
+    form = request.form.to_dict()
+    if not RequestValidator(settings.twilio_auth_token).validate(url, form, signature):
+        return _json({"code": "invalid_signature"}, 403)
+    callbacks = settings.public_base_url + request.path.rsplit("/", 1)[0]
+    with database.sessions.begin() as session:
+        twiml = telephony.answer(
+            session, sid=form["CallSid"], caller=form["From"], to=form["To"], now=utcnow(), callbacks=callbacks
+        )
+    return Response(twiml, 200, {"Content-Type": "application/xml"})

@@ -20,15 +20,19 @@ import subprocess
 import sys
 import urllib.request
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlencode
 
 from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import create_engine, insert, select
+from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from models import Country, ExternalPlan, ExternalPlanCountry  # noqa: E402
+from models.business import WEEKDAYS  # noqa: E402
 
 PLANS = 10_000
 DURATION = os.environ.get("BENCH_DURATION", "10s")
@@ -36,7 +40,9 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 PROFILE = os.environ.get("BENCH_PROFILE") == "1"  # also py-spy one Switchboard worker on each hot endpoint
 PROFILES = ROOT / "docs" / "benchmarks"
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "32")
-ONLY = os.environ.get("BENCH_ONLY", "")  # measure only the endpoints whose name contains this
+ONLY = os.environ.get("BENCH_ONLY", "")
+TWILIO_TOKEN, PUBLIC_BASE_URL = "bench-twilio-auth-token", "https://bench.switchboard.test"
+VOICE_PATH = "/api/v1/telephony/twilio/voice"  # measure only the endpoints whose name contains this
 BIN = Path(sys.executable).parent
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -75,9 +81,11 @@ def cpu_ticks(pids: list[int]) -> int:
     return total
 
 
-def call(url: str, body: dict[str, object], headers: dict[str, str] | None = None) -> dict[str, object]:
+def call(
+    url: str, body: dict[str, object], headers: dict[str, str] | None = None, method: str = "POST"
+) -> dict[str, object]:
     request = urllib.request.Request(  # noqa: S310 - our own local server
-        url, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}
+        url, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})}, method=method
     )
     with urllib.request.urlopen(request) as response:  # noqa: S310
         return json.loads(response.read())  # type: ignore[no-any-return]
@@ -94,9 +102,48 @@ def credentials(base: str) -> tuple[str, str]:
     return str(token), str(key)
 
 
-def wrk(url: str, header: str | None = None, duration: str = DURATION) -> dict[str, float]:
+def open_receptionist(base: str, token: str, database_url: str) -> str:
+    """Gives the bench business a number, its receptionist on it, forwarding, open around the clock (through
+    the API); returns the number."""
+    bearer = {"Authorization": f"Bearer {token}"}
+    engine = create_engine(database_url)
+    with engine.connect() as connection:
+        plan = connection.scalar(
+            select(ExternalPlanCountry.external_plan_id).where(ExternalPlanCountry.country_code == "US").limit(1)
+        )
+    engine.dispose()
+    number = "+14155550199"
+    call(f"{base}/api/v1/phone-numbers", {"e164": number, "planId": str(plan), "label": "Front desk"}, bearer)
+    hours = {day: {"closed": False, "open": "00:00", "close": "23:59"} for day in WEEKDAYS}
+    settings = {"phoneNumber": number, "receptionistEnabled": True, "forwardingNumber": "+14155550100"}
+    call(
+        f"{base}/api/v1/business/me",
+        {**settings, "greeting": "Thanks for calling.", "businessHours": hours},
+        bearer,
+        "PATCH",
+    )
+    return number
+
+
+def voice_request(to: str) -> Path:
+    """A wrk script posting Twilio's voice webhook for one call, signed as Twilio signs it (the same call
+    each time: the lookup, the signature check and the idempotent insert all run)."""
+    form = {"CallSid": f"CA{'0' * 32}", "AccountSid": f"AC{'0' * 32}", "From": "+14155550123", "To": to}
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE_URL + VOICE_PATH, form)
+    script = ROOT / "reports" / "bench-voice.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(urlencode(form))}\n"
+        'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+        f'wrk.headers["X-Twilio-Signature"] = "{signature}"\n'
+    )
+    return script
+
+
+def wrk(url: str, options: Sequence[str] = (), duration: str = DURATION) -> dict[str, float]:
+    """`options`: wrk's own, such as ["-H", "Authorization: ..."] or ["-s", "a-request.lua"]."""
     out = subprocess.run(  # noqa: S603
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}", "--latency", *(["-H", header] if header else []), url],  # noqa: S607
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{duration}", "--latency", *options, url],  # noqa: S607
         capture_output=True,
         text=True,
         check=True,
@@ -117,7 +164,7 @@ def wrk(url: str, header: str | None = None, duration: str = DURATION) -> dict[s
     }
 
 
-def profile(name: str, worker: int, url: str, header: str | None) -> None:
+def profile(name: str, worker: int, url: str, options: Sequence[str]) -> None:
     """Samples `worker` while wrk loads `url`: a flame graph to docs/benchmarks/NAME.svg, and a text summary
     (the functions most often on the stack, inclusive and self) printed and written beside it."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
@@ -129,7 +176,7 @@ def profile(name: str, worker: int, url: str, header: str | None) -> None:
              "--format", form, "--output", str(output), "--nonblocking", "--gil"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        wrk(url, header, duration="7s")
+        wrk(url, options, duration="7s")
         sampler.wait(timeout=30)
     inclusive: dict[str, int] = {}
     leaf: dict[str, int] = {}
@@ -169,9 +216,9 @@ def start(name: str, command: list[str], env: dict[str, str]) -> tuple[subproces
     return server, f"http://127.0.0.1:{port}"
 
 
-def measure(workers: list[int], url: str, header: str | None) -> dict[str, float]:
+def measure(workers: list[int], url: str, options: Sequence[str]) -> dict[str, float]:
     before = cpu_ticks(workers)
-    result = wrk(url, header)
+    result = wrk(url, options)
     result["cpu_ms"] = (cpu_ticks(workers) - before) * 1000 / TICKS / result["requests"]
     return result
 
@@ -192,6 +239,7 @@ def main() -> None:
 
     env = {**os.environ, "WEB_CONCURRENCY": "2", "APP_ENV": "production", "LOG_LEVEL": "INFO"}
     env["MAIL_URL"] = "smtp://127.0.0.1:9"  # production requires one; the web processes never send mail
+    env |= {"TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "PUBLIC_BASE_URL": PUBLIC_BASE_URL}  # both stacks check signatures
     # Every request is still counted against its budget (the cost is part of what is measured); wrk's load
     # from one address would otherwise be refused within the first second.
     env |= {f"RATE_LIMIT_{policy}": "1000000000/minute" for policy in ("SENSITIVE", "ANONYMOUS", "AUTHENTICATED")}
@@ -210,12 +258,14 @@ def main() -> None:
             for name, (server, _) in stacks.items()
         }
         token, api_key = credentials(stacks["switchboard"][1])
-        targets: dict[str, tuple[str, str | None]] = {
-            "GET /health-check/liveness": ("/health-check/liveness", None),
-            "GET /api/v1/plans/{planId}": (f"/api/v1/plans/{plan_id}", None),
-            "GET /api/v1/plans?limit=20": ("/api/v1/plans?limit=20", None),
-            "GET /api/v1/business/me (JWT)": ("/api/v1/business/me", f"Authorization: Bearer {token}"),
-            "GET /api/v1/business/me (key)": ("/api/v1/business/me", f"X-API-Key: {api_key}"),
+        receptionist = open_receptionist(stacks["switchboard"][1], token, database_url)
+        targets: dict[str, tuple[str, list[str]]] = {
+            "GET /health-check/liveness": ("/health-check/liveness", []),
+            "GET /api/v1/plans/{planId}": (f"/api/v1/plans/{plan_id}", []),
+            "GET /api/v1/plans?limit=20": ("/api/v1/plans?limit=20", []),
+            "GET /api/v1/business/me (JWT)": ("/api/v1/business/me", ["-H", f"Authorization: Bearer {token}"]),
+            "GET /api/v1/business/me (key)": ("/api/v1/business/me", ["-H", f"X-API-Key: {api_key}"]),
+            "POST .../twilio/voice": (VOICE_PATH, ["-s", str(voice_request(receptionist))]),
         }
         print(
             f"2 gunicorn workers per stack (Switchboard: uvicorn, APP_ENV=production; Flask: sync); {PLANS:,} plans;"
@@ -226,14 +276,14 @@ def main() -> None:
             f" {'p99 ms':>7} {'CPU x':>6} {'req/s x':>8} {'p99 x':>6}  spread of req/s (SB; Flask)"
         )
         targets = {name: target for name, target in targets.items() if ONLY in name}
-        for name, (path, header) in targets.items():
+        for name, (path, options) in targets.items():
             results: dict[str, list[dict[str, float]]] = {stack: [] for stack in stacks}
             for _, base in stacks.values():
-                wrk(base + path, header, duration="3s")  # warm-up, discarded
+                wrk(base + path, options, duration="3s")  # warm-up, discarded
             for round_ in range(ROUNDS):
                 order = list(stacks) if round_ % 2 == 0 else list(reversed(stacks))
                 for stack in order:
-                    results[stack].append(measure(workers[stack], stacks[stack][1] + path, header))
+                    results[stack].append(measure(workers[stack], stacks[stack][1] + path, options))
             sb, fl = (
                 {key: median([r[key] for r in results[s]]) for key in ("rps", "cpu_ms", "p99", "non2xx")}
                 for s in stacks
@@ -248,9 +298,9 @@ def main() -> None:
                 + (f"  NON-2XX: {sb['non2xx']:.0f}; {fl['non2xx']:.0f}" if sb["non2xx"] or fl["non2xx"] else "")
             )
         if PROFILE:
-            for name, (path, header) in targets.items():
+            for name, (path, options) in targets.items():
                 if "liveness" not in name:
-                    profile(name, workers["switchboard"][0], stacks["switchboard"][1] + path, header)
+                    profile(name, workers["switchboard"][0], stacks["switchboard"][1] + path, options)
     finally:
         for server, _ in stacks.values():
             server.terminate()

@@ -15,6 +15,7 @@ from schemas.webhook import (
 )
 from services import webhooks
 from web.context import services, session, settings
+from web.idempotency import idempotent
 from web.responses import JSON, JSON_NO_STORE, Response
 
 
@@ -23,6 +24,7 @@ def list_webhook_endpoints(token_info: dict[str, Any], limit: int, cursor: str |
     return webhook_endpoint_list_schema.dump(page), 200, JSON
 
 
+@idempotent(withhold=("secret",))
 def create_webhook_endpoint(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
     endpoint, secret = webhooks.create(
         session(), services().cipher, Caller.of(token_info), body, allow_local=settings().app_env != "production"

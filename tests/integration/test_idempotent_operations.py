@@ -49,6 +49,10 @@ OPERATIONS: dict[str, tuple[str, Callable[[TestClient, Session], Any]]] = {
     ),
     "createPhoneNumber": ("/api/v1/phone-numbers", _owner(_number)),
     "createApiKey": ("/api/v1/api-keys", _owner(lambda _db: {"name": "CRM sync", "scopes": ["business:read"]})),
+    "createWebhookEndpoint": (
+        "/api/v1/webhook-endpoints",
+        _owner(lambda _db: {"url": "https://crm.example.com/hooks", "events": ["call.completed"]}),
+    ),
 }
 
 

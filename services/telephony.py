@@ -12,15 +12,19 @@ the business's webhooks (`call.completed`, `voicemail.received`).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
+from typing import Any
 from xml.etree import ElementTree
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from models import Business, Call, Outcome
 from schemas.call import call_schema
 from services import webhooks
 
+log = logging.getLogger(__name__)
 MAX_VOICEMAIL_SECONDS = 120
 # What a caller hears when the service cannot reach its database: never an error, never silence.
 UNAVAILABLE = (
@@ -56,6 +60,19 @@ def answer(session: Session, *, sid: str, caller: str, to: str, now: datetime, c
         recording = {"action": f"{callbacks}/recording", "method": "POST", "maxLength": str(MAX_VOICEMAIL_SECONDS)}
         _verb(response, "Record", **recording)
     return _twiml(response)
+
+
+def answer_or_apologise(session: Session, **call: Any) -> str:
+    """`answer`, committed now so that a database failure, even at the commit, is an apology the caller
+    hears (UNAVAILABLE), never an error; Twilio's retry of the call is answered alike."""
+    try:
+        twiml = answer(session, **call)
+        session.commit()
+    except SQLAlchemyError as error:
+        log.warning("voice webhook answered without the database (%s)", type(error).__name__)
+        session.close()
+        return UNAVAILABLE
+    return twiml
 
 
 def progressed(session: Session, form: dict[str, str]) -> str:

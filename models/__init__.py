@@ -4,10 +4,12 @@ from models.api_key import ApiKey
 from models.audit import AuditEvent
 from models.auth_session import AuthSession, RefreshToken
 from models.base import Base
+from models.blocked_number import BlockedNumber
 from models.business import Business, Membership, Role
 from models.calendar_connection import CalendarConnection
-from models.call import Call, Outcome
+from models.call import Call, Outcome, Route
 from models.catalog import Country, ExternalPlan, ExternalPlanCountry
+from models.closure import Closure
 from models.idempotency import IdempotencyRecord
 from models.invitation import Invitation
 from models.job import Job, JobStateConflict, JobStatus
@@ -21,9 +23,11 @@ __all__ = [
     "AuditEvent",
     "AuthSession",
     "Base",
+    "BlockedNumber",
     "Business",
     "CalendarConnection",
     "Call",
+    "Closure",
     "Country",
     "DeliveryStatus",
     "ExternalPlan",
@@ -39,6 +43,7 @@ __all__ = [
     "PhoneNumber",
     "RefreshToken",
     "Role",
+    "Route",
     "TokenPurpose",
     "User",
     "UserToken",

@@ -6,7 +6,7 @@ import enum
 import functools
 import uuid
 import zoneinfo
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Integer, String, func, select
@@ -17,7 +17,9 @@ from core.errors import ApiError, BusinessRuleBroken, Conflict, Forbidden, NotFo
 from core.pagination import Page, paginate
 from core.phones import to_e164
 from models.base import Base, assign
+from models.closure import Closure
 from models.phone_number import NumberStatus, PhoneNumber
+from models.schedule import WEEKDAYS, Schedule, Span, normalise_week
 
 if TYPE_CHECKING:
     from models.calendar_connection import CalendarConnection
@@ -39,13 +41,20 @@ ROLE_SCOPES: dict[Role, tuple[str, ...]] = {Role.OWNER: _MANAGE, Role.ADMIN: _MA
 ROLE_GRANTED_SCOPES = frozenset(scope for scopes in ROLE_SCOPES.values() for scope in scopes)
 API_KEY_SCOPES = ("business:read", "business:write", "numbers:read", "numbers:write", "audit:read", "calls:read")
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_HOURS: dict[str, dict[str, Any]] = {
-    day: (
-        {"closed": False, "open": "09:00", "close": "17:00"} if day not in ("saturday", "sunday") else {"closed": True}
-    )
+    day: {"closed": False, "intervals": [{"open": "09:00", "close": "17:00"}]}
+    if day not in ("saturday", "sunday")
+    else {"closed": True, "intervals": []}
     for day in WEEKDAYS
 }
+MAX_SCHEDULE_RANGE = timedelta(days=31)
+EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def check_instant(at: datetime, field: str) -> None:
+    """Schedules are worked out for instants of this century only (422 `invalid_range` naming the field)."""
+    if not EARLIEST <= at < LATEST:
+        raise BusinessRuleBroken("invalid_range", "Times run from 2000 to 2099.", field=field)
 
 
 class BusinessExists(ApiError):
@@ -66,6 +75,9 @@ class Business(Base):
     forwarding_number: Mapped[str | None] = mapped_column(String(16))  # E.164
     receptionist_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     business_hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=lambda: dict(DEFAULT_HOURS))
+    ring_seconds: Mapped[int] = mapped_column(Integer, default=20)
+    screen_calls: Mapped[bool] = mapped_column(Boolean, default=True)
+    anonymous_callers: Mapped[str] = mapped_column(String(16), default="answer")  # answer, voicemail, reject
     version: Mapped[int] = mapped_column(Integer, default=1)  # the ETag; see changed()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
@@ -112,11 +124,22 @@ class Business(Base):
         )
         return session.scalar(statement)
 
-    def is_open(self, at: datetime) -> bool:
-        """Whether `at` falls within the business hours, read in the business's time zone."""
-        local = at.astimezone(zoneinfo.ZoneInfo(self.timezone))
-        hours = self.business_hours.get(WEEKDAYS[local.weekday()], {"closed": True})
-        return not hours["closed"] and hours["open"] <= local.strftime("%H:%M") < hours["close"]
+    def schedule(self, session: Session, since: datetime) -> Schedule:
+        """Its weekly hours with the closures that still matter from `since` on."""
+        first_day = since.astimezone(zoneinfo.ZoneInfo(self.timezone)).date() - timedelta(days=1)
+        return Schedule(self.timezone, self.business_hours, Closure.from_date(session, self.id, first_day))
+
+    def open_intervals(self, session: Session, start: datetime, end: datetime) -> list[Span]:
+        """When it is open between `start` and `end` (at most MAX_SCHEDULE_RANGE apart)."""
+        check_instant(start, "from")
+        check_instant(end, "to")
+        if end <= start:
+            raise BusinessRuleBroken("invalid_range", "`to` must be after `from`.", field="to")
+        if end - start > MAX_SCHEDULE_RANGE:
+            raise BusinessRuleBroken(
+                "invalid_range", f"A range spans at most {MAX_SCHEDULE_RANGE.days} days.", field="to"
+            )
+        return self.schedule(session, start).spans(start, end)
 
     @classmethod
     def with_number(
@@ -177,21 +200,8 @@ def _normalised(settings: dict[str, Any]) -> dict[str, Any]:
     if "timezone" in out and out["timezone"] not in _timezones():
         raise BusinessRuleBroken("invalid_timezone", "This is not an IANA time zone name.", field="timezone")
     if "businessHours" in out:
-        out["businessHours"] = {day: _day_hours(day, out["businessHours"][day]) for day in WEEKDAYS}
+        out["businessHours"] = normalise_week(out["businessHours"])
     return out
-
-
-def _day_hours(day: str, hours: dict[str, Any]) -> dict[str, Any]:
-    if hours["closed"]:
-        return {"closed": True}
-    opens, closes = hours.get("open"), hours.get("close")
-    if opens is None or closes is None or opens >= closes:
-        raise BusinessRuleBroken(
-            "invalid_business_hours",
-            f"On {day}, an open day needs both `open` and `close`, with `open` earlier.",
-            field=f"businessHours.{day}",
-        )
-    return {"closed": False, "open": opens, "close": closes}
 
 
 @functools.cache
@@ -208,6 +218,9 @@ SETTINGS_COLUMNS = {
     "forwardingNumber": "forwarding_number",
     "receptionistEnabled": "receptionist_enabled",
     "businessHours": "business_hours",
+    "ringSeconds": "ring_seconds",
+    "screenCalls": "screen_calls",
+    "anonymousCallers": "anonymous_callers",
 }
 DEFAULT_SETTINGS: dict[str, Any] = {
     "timezone": "UTC",
@@ -216,6 +229,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "forwardingNumber": None,
     "receptionistEnabled": False,
     "businessHours": DEFAULT_HOURS,
+    "ringSeconds": 20,
+    "screenCalls": True,
+    "anonymousCallers": "answer",
 }
 
 

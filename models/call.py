@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, select
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
@@ -16,18 +16,34 @@ from core.pagination import Page, paginate
 from models.base import Base, utcnow
 
 
+class Route(enum.StrEnum):
+    """What the receptionist decided when the call arrived (models/routing.py)."""
+
+    FORWARD = "forward"
+    VOICEMAIL = "voicemail"
+    REJECT = "reject"
+    BLOCKED = "blocked"
+
+
 class Outcome(enum.StrEnum):
-    FORWARDED = "forwarded"  # the receptionist put the caller through to the forwarding number
-    VOICEMAIL = "voicemail"  # the caller was asked to leave a message
-    REJECTED = "rejected"  # the receptionist is off
-    MISSED = "missed"  # put through, but nobody answered
+    FORWARDED = "forwarded"  # put through, and answered (accepted, when screened)
+    VOICEMAIL = "voicemail"  # the caller left a message (or is being asked for one)
+    MISSED = "missed"  # the caller hung up before anyone answered or before leaving a message
+    REJECTED = "rejected"  # the receptionist is off, or rejects withheld numbers
+    BLOCKED = "blocked"  # a number on the business's block list
 
 
-# Twilio's CallStatus values that end a call.
-FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+# Twilio's CallStatus values in the order a call goes through them; the last five end it.
+STATUS_ORDER = ("queued", "initiated", "ringing", "in-progress", "completed", "busy", "no-answer", "failed", "canceled")
+FINAL_STATUSES = frozenset(STATUS_ORDER[4:])
+ANSWERED, NOT_ACCEPTED = "answered", "not-accepted"
 
 
 class Call(Base):
+    """A call and the facts Twilio reported about it. Each fact is written once (the first report wins), and
+    the outcome is worked out from the facts, so callbacks that arrive twice, late or out of order all end
+    in the same outcome. Callbacks take the row lock (`of_provider`), so two at once take turns."""
+
     __tablename__ = "calls"
     __table_args__ = (Index("ix_calls_business_id_started_at_id", "business_id", "started_at", "id"),)
 
@@ -38,6 +54,10 @@ class Call(Base):
     from_number: Mapped[str] = mapped_column(String(64))
     to_number: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
+    route: Mapped[Route] = mapped_column(String(16))
+    screened: Mapped[bool] = mapped_column(Boolean, default=False)  # the forward asks for a key press
+    screen_accepted: Mapped[bool | None] = mapped_column(Boolean)
+    forward_status: Mapped[str | None] = mapped_column(String(16))
     outcome: Mapped[Outcome] = mapped_column(String(16))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -47,17 +67,28 @@ class Call(Base):
 
     @classmethod
     def answered(
-        cls, session: Session, business_id: uuid.UUID, sid: str, caller: str, to: str, outcome: Outcome
+        cls,
+        session: Session,
+        business_id: uuid.UUID,
+        sid: str,
+        caller: str,
+        to: str,
+        route: Route,
+        *,
+        screened: bool = False,
     ) -> None:
         """Records a call the receptionist answered; a provider's retry of the same call changes nothing."""
         values = {
             "id": uuid.uuid4(),
             "business_id": business_id,
             "provider_sid": sid,
+            "direction": "inbound",
             "from_number": caller,
             "to_number": to,
             "status": "in-progress",
-            "outcome": outcome,
+            "route": route,
+            "screened": screened and route is Route.FORWARD,
+            "outcome": _INITIAL_OUTCOME[route],
             "started_at": utcnow(),
         }
         session.execute(insert(cls).values(values).on_conflict_do_nothing(index_elements=["provider_sid"]))
@@ -66,23 +97,58 @@ class Call(Base):
     def of_provider(cls, session: Session, sid: str) -> Call | None:
         return session.scalar(select(cls).where(cls.provider_sid == sid).with_for_update())
 
-    def progressed(self, status: str, duration_seconds: int | None) -> None:
-        """The provider's status callback: a final status ends the call (a repeat of it changes nothing)."""
+    def progressed(self, status: str, duration_seconds: int | None) -> bool:
+        """The provider's status callback. A status never goes back (a late `ringing` after `completed`
+        changes nothing); True when this report ended the call, so its end is announced once."""
+        if self.ended_at is not None or _rank(status) < _rank(self.status):
+            return False
         self.status = status
-        if status in FINAL_STATUSES and self.ended_at is None:
-            self.ended_at = utcnow()
         if duration_seconds is not None:
             self.duration_seconds = duration_seconds
+        if status in FINAL_STATUSES:
+            self.ended_at = utcnow()
+            self._settle()
+            return True
+        return False
 
-    def put_through(self, answered: bool) -> None:
-        """How the forwarded leg ended: nobody answering makes the call missed."""
-        if self.outcome in (Outcome.FORWARDED, Outcome.MISSED):
-            self.outcome = Outcome.FORWARDED if answered else Outcome.MISSED
+    def screening_answered(self, accepted: bool) -> None:
+        if self.screen_accepted is None:
+            self.screen_accepted = accepted
 
-    def recorded(self, url: str, seconds: int | None) -> None:
-        self.outcome = Outcome.VOICEMAIL
-        self.voicemail_url = url
-        self.voicemail_seconds = seconds
+    def forward_ended(self, dial_status: str) -> bool:
+        """How the forwarded leg ended (the `<Dial>` action); True when someone took the call. A leg that
+        was answered but not accepted under screening (a personal voicemail, say) did not take it."""
+        if self.forward_status is None:
+            if dial_status not in ("completed", "answered"):
+                self.forward_status = dial_status
+            elif self.screened and not self.screen_accepted:
+                self.forward_status = NOT_ACCEPTED
+            else:
+                self.forward_status = ANSWERED
+            self._settle()
+        return self.forward_status == ANSWERED
+
+    def recorded(self, url: str, seconds: int | None) -> bool:
+        """The voicemail; True the first time (a repeat changes nothing)."""
+        if self.voicemail_url is not None:
+            return False
+        self.voicemail_url, self.voicemail_seconds = url, seconds
+        self._settle()
+        return True
+
+    def _settle(self) -> None:
+        if self.route in (Route.REJECT, Route.BLOCKED):
+            self.outcome = _INITIAL_OUTCOME[self.route]
+        elif self.voicemail_url is not None:
+            self.outcome = Outcome.VOICEMAIL
+        elif self.forward_status == ANSWERED:
+            self.outcome = Outcome.FORWARDED
+        elif self.ended_at is not None:
+            self.outcome = Outcome.MISSED
+        elif self.route is Route.FORWARD and self.forward_status is None:
+            self.outcome = Outcome.FORWARDED  # still ringing
+        else:
+            self.outcome = Outcome.VOICEMAIL  # being asked for a message
 
     @classmethod
     def get(cls, session: Session, business_id: uuid.UUID, call_id: uuid.UUID) -> Call:
@@ -119,3 +185,15 @@ class Call(Base):
         if until is not None:
             statement = statement.where(cls.started_at < until)
         return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor, newest_first=True)
+
+
+_INITIAL_OUTCOME = {
+    Route.FORWARD: Outcome.FORWARDED,
+    Route.VOICEMAIL: Outcome.VOICEMAIL,
+    Route.REJECT: Outcome.REJECTED,
+    Route.BLOCKED: Outcome.BLOCKED,
+}
+
+
+def _rank(status: str) -> int:
+    return STATUS_ORDER.index(status) if status in STATUS_ORDER else -1

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields
 
 from models import CalendarConnection
 from schemas.pagination import page_schema
+
+
+def week(hours: dict[str, Any]) -> dict[str, Any]:
+    """Each day with its `intervals`, and `open`/`close` too for a day of one interval (the shape clients
+    knew before days had several)."""
+    shown = {}
+    for day, value in hours.items():
+        intervals = value.get("intervals", [])
+        shown[day] = {"closed": value["closed"], "intervals": intervals}
+        if len(intervals) == 1:
+            shown[day] |= intervals[0]
+    return shown
 
 
 class BusinessSchema(Schema):
@@ -16,7 +30,10 @@ class BusinessSchema(Schema):
     phone_number = fields.String(data_key="phoneNumber", allow_none=True)
     forwarding_number = fields.String(data_key="forwardingNumber", allow_none=True)
     receptionist_enabled = fields.Boolean(data_key="receptionistEnabled")
-    business_hours = fields.Dict(data_key="businessHours")
+    business_hours = fields.Function(lambda business: week(business.business_hours), data_key="businessHours")
+    ring_seconds = fields.Integer(data_key="ringSeconds")
+    screen_calls = fields.Boolean(data_key="screenCalls")
+    anonymous_callers = fields.String(data_key="anonymousCallers")
     calendar = fields.Function(lambda business: CalendarConnection.status(business.calendar))
     etag = fields.String()  # also the ETag header: some generated clients hide headers
     created_at = fields.AwareDateTime(data_key="createdAt", format="iso")

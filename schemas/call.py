@@ -14,6 +14,7 @@ class CallSchema(Schema):
     direction = fields.String()
     status = fields.String()
     outcome = fields.String()
+    forward_status = fields.String(data_key="forwardStatus", allow_none=True)
     started_at = fields.AwareDateTime(data_key="startedAt", format="iso")
     ended_at = fields.AwareDateTime(data_key="endedAt", format="iso", allow_none=True)
     duration_seconds = fields.Integer(data_key="durationSeconds", allow_none=True)

@@ -1,36 +1,194 @@
 """The receptionist at work: what it answers a call with (TwiML), and what the provider reports afterwards.
 
-`answer` decides from the settings of the business whose receptionist answers on the called number:
-- enabled and open now (its hours, in its time zone), with a forwarding number: say the greeting, then put
-  the caller through (`<Dial>`; how that leg ended comes back to the status callback);
-- enabled but closed, or with nowhere to forward to: say the greeting and record a voicemail (`<Record>`;
-  the recording comes back to the recording callback);
-- disabled, or a number no business's receptionist answers on: `<Reject>`.
-The call is logged (models/call.py) unless no business owns the number; its end and its voicemail reach
-the business's webhooks (`call.completed`, `voicemail.received`).
+One function decides what happens to a call (models/routing.py `decide`, fed by `route`): forward, voicemail,
+reject or blocked. `answer` turns the decision into TwiML; the routing preview returns it as JSON. Nothing
+dead-ends: a forward nobody takes (no answer, busy, or under screening nobody pressing 1) continues to the
+voicemail flow (`dial_ended`), and when the database cannot answer in time the caller hears an apology and
+can still leave a message (`answer_or_apologise`, `fallback`), which the recording callback files on arrival.
+Twilio's callbacks take the call's row lock and write each fact once (models/call.py), so duplicates,
+late and reordered callbacks change nothing and each event is emitted once.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 from xml.etree import ElementTree
 
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from models import Business, Call, Outcome
+from models import BlockedNumber, Business, Call, Route
+from models.business import check_instant
+from models.routing import NOBODY_ANSWERED, UNAVAILABLE, Decision, decide
 from schemas.call import call_schema
 from services import webhooks
 
 log = logging.getLogger(__name__)
 MAX_VOICEMAIL_SECONDS = 120
-# What a caller hears when the service cannot reach its database: never an error, never silence.
-UNAVAILABLE = (
-    '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Sorry, we cannot take your call right now. '
-    "Please try again later.</Say><Hangup/></Response>"
-)
+SCREEN_SECONDS = 6  # how long the forwarded person has to press 1
+# The voice webhook's database work must end well within Twilio's 15 s: past this, the caller hears the
+# apology and the voicemail flow instead (the client-side deadline covers a server that stops answering).
+ANSWER_BUDGET_MS = 3000
+
+
+def route(session: Session, business: Business, caller: str | None, at: datetime) -> Decision:
+    """What the receptionist does with a call from `caller` to `business` at `at`."""
+    blocked = caller is not None and BlockedNumber.is_blocked(session, business.id, caller)
+    return decide(business, business.schedule(session, at), caller=caller, blocked=blocked, at=at)
+
+
+def preview(session: Session, business_id: uuid.UUID, caller: str | None, at: datetime) -> Decision:
+    check_instant(at, "at")
+    return route(session, Business.get(session, business_id), caller, at)
+
+
+def answer(session: Session, *, sid: str, caller: str, to: str, now: datetime, callbacks: str) -> str:
+    """TwiML for a call to `to`; `callbacks` is the URL prefix of the telephony callbacks."""
+    response = ElementTree.Element("Response")
+    business = Business.answering_on(session, to)
+    if business is None:
+        _verb(response, "Reject")
+        return _twiml(response)
+    decision = route(session, business, caller, now)
+    Call.answered(session, business.id, sid, caller, to, decision.action, screened=decision.screened)
+    for line in decision.says:
+        _verb(response, "Say", line)
+    if decision.action is Route.FORWARD:
+        dial = ElementTree.SubElement(
+            response, "Dial", action=f"{callbacks}/dial", method="POST", timeout=str(decision.ring_seconds)
+        )
+        screening = {"url": f"{callbacks}/screen?callSid={sid}", "method": "POST"} if decision.screened else {}
+        ElementTree.SubElement(dial, "Number", screening).text = decision.forward_to
+    elif decision.action is Route.VOICEMAIL:
+        _record(response, callbacks)
+    else:
+        _verb(response, "Reject")
+    return _twiml(response)
+
+
+def answer_or_apologise(session: Session, *, sid: str, caller: str, to: str, now: datetime, callbacks: str) -> str:
+    """`answer`, committed now within ANSWER_BUDGET_MS, so that a slow or failing database, even at the
+    commit, is an apology and a voicemail the caller can leave, never an error or Twilio's timeout."""
+
+    def work() -> str:
+        return answer(session, sid=sid, caller=caller, to=to, now=now, callbacks=callbacks)
+
+    return _within_budget(session, work, _apology(callbacks))
+
+
+def fallback(session: Session, *, sid: str, caller: str, to: str, callbacks: str) -> str:
+    """Twilio's fallback, after the voice webhook failed: the apology and the voicemail flow, the call
+    logged if the database answers (the recording callback logs it otherwise)."""
+
+    def log_call() -> str:
+        business = Business.answering_on(session, to)
+        if business is None:
+            return _twiml(_with(ElementTree.Element("Response"), "Reject"))
+        Call.answered(session, business.id, sid, caller, to, Route.VOICEMAIL)
+        return _apology(callbacks)
+
+    return _within_budget(session, log_call, _apology(callbacks))
+
+
+def dial_ended(session: Session, form: dict[str, str], callbacks: str) -> str:
+    """The `<Dial>` action: a call someone took ends; any other goes on to the voicemail flow."""
+    call = Call.of_provider(session, form["CallSid"])
+    # A call we have no row of (it was answered with the apology) is never refused a message either.
+    taken = call is not None and call.forward_ended(form["DialCallStatus"])
+    response = ElementTree.Element("Response")
+    if taken:
+        _verb(response, "Hangup")
+    else:
+        _verb(response, "Say", NOBODY_ANSWERED)
+        _record(response, callbacks)
+    return _twiml(response)
+
+
+def screen(session: Session, parent_sid: str, callbacks: str) -> str:
+    """The whisper the forwarded person hears before the caller is put through."""
+    call = Call.of_provider(session, parent_sid)
+    business = session.get(Business, call.business_id) if call is not None else None
+    response = ElementTree.Element("Response")
+    gather = ElementTree.SubElement(
+        response,
+        "Gather",
+        numDigits="1",
+        timeout=str(SCREEN_SECONDS),
+        action=f"{callbacks}/screen-result?callSid={parent_sid}",
+        method="POST",
+    )
+    name = business.name if business is not None else "your business"
+    _verb(gather, "Say", f"Call for {name}. Press 1 to accept.")
+    _verb(response, "Hangup")  # no key: the forwarded leg ends, and the caller goes on to voicemail
+    return _twiml(response)
+
+
+def screened(session: Session, parent_sid: str, digits: str) -> str:
+    """The forwarded person's key: 1 joins the calls (an empty answer), anything else drops their leg."""
+    call = Call.of_provider(session, parent_sid)
+    if call is not None:
+        call.screening_answered(digits == "1")
+    accepted = call.screen_accepted if call is not None else digits == "1"
+    response = ElementTree.Element("Response")
+    return _twiml(response if accepted else _with(response, "Hangup"))
+
+
+def progressed(session: Session, form: dict[str, str], callbacks: str) -> str:
+    """The status callback. Calls answered before the `<Dial>` action had its own path sent their dial
+    result here: it is answered like the action."""
+    if "DialCallStatus" in form:
+        return dial_ended(session, form, callbacks)
+    call = Call.of_provider(session, form["CallSid"])
+    ended = (
+        call is not None
+        and "CallStatus" in form
+        and call.progressed(form["CallStatus"], _seconds(form.get("CallDuration")))
+    )
+    if call is not None and ended:
+        webhooks.emit(session, call.business_id, "call.completed", call_schema.dump(call))
+    return _twiml(ElementTree.Element("Response"))  # nothing more to do
+
+
+def recorded(session: Session, form: dict[str, str]) -> str:
+    """The recording callback (`<Record>`'s action): the voicemail is kept on the call, which is logged now
+    if its answer could not be (the apology); a repeat changes nothing."""
+    call = Call.of_provider(session, form["CallSid"])
+    if call is None and form.get("To") and form.get("From"):
+        business = Business.answering_on(session, form["To"])
+        if business is not None:
+            Call.answered(session, business.id, form["CallSid"], form["From"], form["To"], Route.VOICEMAIL)
+            call = Call.of_provider(session, form["CallSid"])
+    if call is not None and call.recorded(form["RecordingUrl"], _seconds(form.get("RecordingDuration"))):
+        webhooks.emit(session, call.business_id, "voicemail.received", call_schema.dump(call))
+    return _twiml(_with(ElementTree.Element("Response"), "Hangup"))
+
+
+def _within_budget(session: Session, work: Callable[[], str], apology: str) -> str:
+    try:
+        session.execute(text(f"SET LOCAL statement_timeout = {ANSWER_BUDGET_MS}"))
+        twiml = work()
+        session.commit()
+    except SQLAlchemyError as error:
+        log.warning("a call was answered without the database (%s)", type(error).__name__)
+        session.close()
+        return apology
+    return twiml
+
+
+def _apology(callbacks: str) -> str:
+    response = ElementTree.Element("Response")
+    _verb(response, "Say", UNAVAILABLE)
+    _record(response, callbacks)
+    return _twiml(response)
+
+
+def _record(response: ElementTree.Element, callbacks: str) -> None:
+    attributes = {"action": f"{callbacks}/recording", "method": "POST", "maxLength": str(MAX_VOICEMAIL_SECONDS)}
+    _verb(response, "Record", **attributes)
 
 
 def _twiml(response: ElementTree.Element) -> str:
@@ -41,65 +199,9 @@ def _verb(parent: ElementTree.Element, name: str, text: str | None = None, **att
     ElementTree.SubElement(parent, name, attributes).text = text
 
 
-def answer(session: Session, *, sid: str, caller: str, to: str, now: datetime, callbacks: str) -> str:
-    """TwiML for a call to `to`; `callbacks` is the URL prefix of the status and recording callbacks."""
-    response = ElementTree.Element("Response")
-    business = Business.answering_on(session, to)
-    if business is None or not business.receptionist_enabled:
-        if business is not None:
-            Call.answered(session, business.id, sid, caller, to, Outcome.REJECTED)
-        _verb(response, "Reject")
-        return _twiml(response)
-    if business.greeting:
-        _verb(response, "Say", business.greeting)
-    if business.forwarding_number and business.is_open(now):
-        Call.answered(session, business.id, sid, caller, to, Outcome.FORWARDED)
-        _verb(response, "Dial", business.forwarding_number, action=f"{callbacks}/status", method="POST")
-    else:
-        Call.answered(session, business.id, sid, caller, to, Outcome.VOICEMAIL)
-        recording = {"action": f"{callbacks}/recording", "method": "POST", "maxLength": str(MAX_VOICEMAIL_SECONDS)}
-        _verb(response, "Record", **recording)
-    return _twiml(response)
-
-
-def answer_or_apologise(session: Session, **call: Any) -> str:
-    """`answer`, committed now so that a database failure, even at the commit, is an apology the caller
-    hears (UNAVAILABLE), never an error; Twilio's retry of the call is answered alike."""
-    try:
-        twiml = answer(session, **call)
-        session.commit()
-    except SQLAlchemyError as error:
-        log.warning("voice webhook answered without the database (%s)", type(error).__name__)
-        session.close()
-        return UNAVAILABLE
-    return twiml
-
-
-def progressed(session: Session, form: dict[str, str]) -> str:
-    """The status callback (the call's, or the forwarded leg's `<Dial>` action); a repeat changes nothing."""
-    call = Call.of_provider(session, form["CallSid"])
-    if call is not None:
-        if "DialCallStatus" in form:
-            call.put_through(answered=form["DialCallStatus"] == "completed")
-        if "CallStatus" in form:
-            ended = call.ended_at is not None
-            call.progressed(form["CallStatus"], _seconds(form.get("CallDuration")))
-            if not ended and call.ended_at is not None:  # Twilio's retries tell customers nothing twice
-                webhooks.emit(session, call.business_id, "call.completed", call_schema.dump(call))
-    return _twiml(ElementTree.Element("Response"))  # nothing more to do: the call ends
-
-
-def recorded(session: Session, form: dict[str, str]) -> str:
-    """The recording callback (`<Record>`'s action): the voicemail is kept on the call; a repeat changes nothing."""
-    call = Call.of_provider(session, form["CallSid"])
-    if call is not None and form.get("RecordingUrl"):
-        first = call.voicemail_url is None
-        call.recorded(form["RecordingUrl"], _seconds(form.get("RecordingDuration")))
-        if first:
-            webhooks.emit(session, call.business_id, "voicemail.received", call_schema.dump(call))
-    response = ElementTree.Element("Response")
-    _verb(response, "Hangup")
-    return _twiml(response)
+def _with(response: ElementTree.Element, verb: str) -> ElementTree.Element:
+    _verb(response, verb)
+    return response
 
 
 def _seconds(value: str | None) -> int | None:

@@ -15,6 +15,7 @@ meant to send. The only other commits are core.db's `outliving` and `commit_earl
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -30,6 +31,7 @@ from core.config import Settings
 from core.crypto import Cipher
 from core.db import Database
 from core.tokens import TokenService
+from models.base import utcnow
 
 _KEY = "switchboard"
 
@@ -44,6 +46,7 @@ class AppServices:
         self.database = database
         self.tokens = tokens
         self.key_scopes = key_scopes  # operationId -> the scopes an API key needs for it
+        self.clock: Callable[[], datetime] = utcnow  # the time calls are answered at (tests set the hour)
         self.identity_provider = (
             ExternalIdp(settings.jwt_issuer, settings.jwt_audience, settings.jwt_jwks_uri)
             if settings.external_idp_enabled
@@ -117,6 +120,10 @@ def database() -> Database:
 
 def tokens() -> TokenService:
     return services().tokens
+
+
+def now() -> datetime:
+    return services().clock()
 
 
 def session() -> Session:

@@ -21,6 +21,13 @@ WEEK = {
     "saturday": {"closed": True},
     "sunday": {"closed": True},
 }
+# WEEK as responses show it: every day with its `intervals`, and a one-interval day in the shorthand too.
+SHOWN_WEEK = {
+    day: {"closed": True, "intervals": []}
+    if hours["closed"]
+    else {**hours, "intervals": [{"open": hours["open"], "close": hours["close"]}]}
+    for day, hours in WEEK.items()
+}
 SETTINGS: dict[str, Any] = {
     "name": "Acme Dental",
     "timezone": "America/New_York",
@@ -83,7 +90,12 @@ def test_put_replaces_the_settings_and_get_shows_them(client: TestClient, db: Se
     assert put.status_code == 200, put.text
     assert put.headers["ETag"] != etag
     assert got.headers["ETag"] == put.headers["ETag"]
-    assert {field: got.json()[field] for field in SETTINGS} == SETTINGS
+    assert {field: got.json()[field] for field in SETTINGS} == SETTINGS | {"businessHours": SHOWN_WEEK}
+    assert {field: got.json()[field] for field in ("ringSeconds", "screenCalls", "anonymousCallers")} == {
+        "ringSeconds": 20,
+        "screenCalls": True,
+        "anonymousCallers": "answer",
+    }  # a body without the newer settings keeps them
 
 
 def test_patch_changes_only_what_it_names(client: TestClient, db: Session) -> None:
@@ -97,7 +109,7 @@ def test_patch_changes_only_what_it_names(client: TestClient, db: Session) -> No
     assert body["greeting"] == "Hi!"
     assert body["forwardingNumber"] is None
     assert body["phoneNumber"] == SETTINGS["phoneNumber"]
-    assert body["businessHours"] == WEEK
+    assert body["businessHours"] == SHOWN_WEEK
 
 
 def test_rules_refuse_a_change_with_422_and_change_nothing(client: TestClient, db: Session) -> None:
@@ -109,7 +121,7 @@ def test_rules_refuse_a_change_with_422_and_change_nothing(client: TestClient, d
         "phone_number_not_held": {"phoneNumber": "+14155550100"},
         "invalid_timezone": {"timezone": "Mars/Olympus_Mons"},
         "invalid_business_hours": {
-            "businessHours": {**WEEK, "monday": {"closed": False, "open": "18:00", "close": "09:00"}}
+            "businessHours": {**WEEK, "monday": {"closed": False, "open": "09:00", "close": "09:00"}}
         },
     }
 
@@ -177,3 +189,47 @@ def test_members_read_but_do_not_write(client: TestClient, db: Session) -> None:
     refused = client.patch("/api/v1/business/me", json={"greeting": "x"}, headers=headers)
     assert refused.status_code == 403
     assert refused.json()["code"] == "insufficient_scope"
+
+
+def test_days_take_several_intervals_and_night_hours_past_midnight(client: TestClient, db: Session) -> None:
+    _, headers = owner_headers(client, db)
+    split = {"closed": False, "intervals": [{"open": "13:00", "close": "17:00"}, {"open": "08:00", "close": "12:00"}]}
+    night = {"closed": False, "open": "22:00", "close": "02:00"}
+    change = {"businessHours": {**WEEK, "monday": split, "saturday": night}, "ringSeconds": 30, "screenCalls": False}
+
+    patched = client.patch("/api/v1/business/me", json=change, headers=headers)
+
+    assert patched.status_code == 200, patched.text
+    body = patched.json()
+    assert body["businessHours"]["monday"] == {"closed": False, "intervals": sorted(split["intervals"], key=str)}
+    assert body["businessHours"]["saturday"] == {**night, "intervals": [{"open": "22:00", "close": "02:00"}]}
+    assert (body["ringSeconds"], body["screenCalls"]) == (30, False)
+
+
+def test_hours_that_overlap_are_422_naming_the_interval_and_change_nothing(client: TestClient, db: Session) -> None:
+    _, headers = owner_headers(client, db)
+    client.put("/api/v1/business/me", json=SETTINGS, headers=headers)
+    before = client.get("/api/v1/business/me", headers=headers).json()
+    overlapping = {
+        "closed": False,
+        "intervals": [{"open": "09:00", "close": "12:00"}, {"open": "11:00", "close": "14:00"}],
+    }
+    into_monday = {
+        "closed": False,
+        "intervals": [{"open": "20:00", "close": "09:00"}],
+    }  # Sunday night into Monday 08:30
+    cases = {
+        "businessHours.tuesday.intervals[1]": {**WEEK, "tuesday": overlapping},
+        "businessHours.monday": {**WEEK, "sunday": into_monday},
+    }
+
+    for field, week in cases.items():
+        response = client.patch("/api/v1/business/me", json={"businessHours": week}, headers=headers)
+        assert (response.status_code, response.json()["code"]) == (422, "invalid_business_hours"), response.text
+        assert [error["field"] for error in response.json()["errors"]] == [field]
+    too_many = {"closed": False, "intervals": [{"open": f"0{h}:00", "close": f"0{h}:30"} for h in range(7)]}
+    response = client.patch(
+        "/api/v1/business/me", json={"businessHours": {**WEEK, "friday": too_many}}, headers=headers
+    )
+    assert response.status_code == 400  # the schema bounds a day to 6 intervals
+    assert client.get("/api/v1/business/me", headers=headers).json() == before

@@ -53,6 +53,17 @@ OPERATIONS: dict[str, tuple[str, Callable[[TestClient, Session], Any]]] = {
         "/api/v1/webhook-endpoints",
         _owner(lambda _db: {"url": "https://crm.example.com/hooks", "events": ["call.completed"]}),
     ),
+    "createClosure": (
+        "/api/v1/business/me/closures",
+        _owner(
+            lambda _db: {
+                "name": "Inventory",
+                "startDate": "2027-01-15",
+                "intervals": [{"open": "13:00", "close": "17:00"}],
+            }
+        ),
+    ),
+    "createBlockedNumber": ("/api/v1/business/me/blocked-numbers", _owner(lambda _db: {"number": "+14155550142"})),
 }
 
 

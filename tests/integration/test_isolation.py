@@ -13,7 +13,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from models import ApiKey, Business, Call, Invitation, Membership, Outcome, PhoneNumber, Role, WebhookEndpoint
+from models import (
+    ApiKey,
+    BlockedNumber,
+    Business,
+    Call,
+    Closure,
+    Invitation,
+    Membership,
+    Outcome,
+    PhoneNumber,
+    Role,
+    Route,
+    WebhookEndpoint,
+)
 from models.business import API_KEY_SCOPES
 from tests.factories import make_business, make_country, make_member, make_plan, make_user
 from tests.sign_in import auth_headers
@@ -42,6 +55,8 @@ class World:
     invitation_id: str
     call_id: str
     endpoint_id: str
+    closure_id: str
+    blocked_id: str
 
     def ids(self) -> dict[str, str]:
         return {
@@ -52,6 +67,8 @@ class World:
             "member": str(self.member_id),
             "owner": str(self.a.owner_id),
             "invitation": self.invitation_id,
+            "closure": self.closure_id,
+            "blocked": self.blocked_id,
         }
 
 
@@ -85,7 +102,7 @@ def world(client: TestClient, db: Session) -> World:
     assert invitation.status_code == 201, invitation.text
     call = Call(
         business_id=business_a.id, provider_sid=f"CA{uuid.uuid4().hex}", from_number="+14155550123", to_number=NUMBER,
-        status="completed", outcome=Outcome.VOICEMAIL, voicemail_url="https://api.twilio.com/rec/RE1",
+        status="completed", route=Route.VOICEMAIL, outcome=Outcome.VOICEMAIL, voicemail_url="https://api.twilio.com/rec/RE1",
     )  # fmt: skip
     db.add(call)
     db.commit()
@@ -96,7 +113,15 @@ def world(client: TestClient, db: Session) -> World:
         headers=a.owner,
     )
     assert endpoint.status_code == 201, endpoint.text
+    closure = client.post(
+        "/api/v1/business/me/closures", json={"name": "Holiday", "startDate": "2026-12-24"}, headers=a.owner
+    )
+    assert closure.status_code == 201, closure.text
+    blocked = client.post("/api/v1/business/me/blocked-numbers", json={"number": "+14155550142"}, headers=a.owner)
+    assert blocked.status_code == 201, blocked.text
     ids = {
+        "closure_id": closure.json()["id"],
+        "blocked_id": blocked.json()["id"],
         "number_id": number.json()["id"],
         "invitation_id": invitation.json()["id"],
         "call_id": str(call.id),
@@ -136,6 +161,10 @@ ID_OPERATIONS: list[tuple[str, str, str, dict[str, Any] | None, bool]] = [
     ("updateMember (A's owner)", "PATCH", "/api/v1/business/me/members/{owner}", {"role": "member"}, False),
     ("removeMember (A's owner)", "DELETE", "/api/v1/business/me/members/{owner}", None, False),
     ("revokeInvitation", "DELETE", "/api/v1/business/me/invitations/{invitation}", None, False),
+    ("getClosure", "GET", "/api/v1/business/me/closures/{closure}", None, True),
+    ("deleteClosure", "DELETE", "/api/v1/business/me/closures/{closure}", None, True),
+    ("getBlockedNumber", "GET", "/api/v1/business/me/blocked-numbers/{blocked}", None, True),
+    ("deleteBlockedNumber", "DELETE", "/api/v1/business/me/blocked-numbers/{blocked}", None, True),
 ]
 
 
@@ -191,7 +220,11 @@ def _snapshot(db: Session, world: World) -> dict[str, Any]:
     invitation = db.get(Invitation, uuid.UUID(world.invitation_id))
     call = db.get(Call, uuid.UUID(world.call_id))
     endpoint = db.get(WebhookEndpoint, uuid.UUID(world.endpoint_id))
+    closure = db.get(Closure, uuid.UUID(world.closure_id))
+    blocked = db.get(BlockedNumber, uuid.UUID(world.blocked_id))
     return {
+        "closure": closure and (closure.business_id, closure.start_date, closure.end_date),
+        "blocked": blocked and (blocked.business_id, blocked.number),
         "endpoint": endpoint and (endpoint.business_id, endpoint.url, endpoint.enabled, endpoint.secret_ciphertext),
         "call": call and (call.business_id, call.outcome, call.voicemail_url),
         "invitation": invitation and (invitation.business_id, invitation.expires_at, invitation.accepted_at),

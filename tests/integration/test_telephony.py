@@ -26,13 +26,15 @@ from tests.sign_in import auth_headers
 
 AUTH_TOKEN = "twilio-test-auth-token-0123456789"
 PUBLIC = "https://api.switchboard.test"
-VOICE, STATUS, RECORDING = (f"/api/v1/telephony/twilio/{name}" for name in ("voice", "status", "recording"))
+VOICE, STATUS, RECORDING, DIAL = (
+    f"/api/v1/telephony/twilio/{name}" for name in ("voice", "status", "recording", "dial")
+)
 RECEPTIONIST, FORWARD_TO, CALLER = "+14155550199", "+14155550100", "+14155550123"
 ALWAYS_OPEN = {
-    day: {"closed": False, "open": "00:00", "close": "23:59"}
+    day: {"closed": False, "intervals": [{"open": "00:00", "close": "24:00"}]}
     for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 }
-ALWAYS_CLOSED = {day: {"closed": True} for day in ALWAYS_OPEN}
+ALWAYS_CLOSED = {day: {"closed": True, "intervals": []} for day in ALWAYS_OPEN}
 
 
 @pytest.fixture
@@ -96,12 +98,18 @@ def calls_of(db: Session, business: Business) -> list[Call]:
 
 def test_open_the_greeting_then_the_forwarding_number(twilio: TestClient, db: Session) -> None:
     business = receptionist(db)
-    root = twiml(signed_post(twilio, VOICE, call_form()))
+    form = call_form()
+    root = twiml(signed_post(twilio, VOICE, form))
 
     assert [child.tag for child in root] == ["Say", "Dial"]
     assert root[0].text == "Thanks for calling Smile Dental."
-    assert root[1].text == FORWARD_TO
-    assert root[1].attrib == {"action": f"{PUBLIC}/api/v1/telephony/twilio/status", "method": "POST"}
+    assert root[1].attrib == {"action": f"{PUBLIC}/api/v1/telephony/twilio/dial", "method": "POST", "timeout": "20"}
+    (number,) = root[1]
+    assert (number.tag, number.text) == ("Number", FORWARD_TO)
+    assert number.attrib == {
+        "url": f"{PUBLIC}/api/v1/telephony/twilio/screen?callSid={form['CallSid']}",
+        "method": "POST",
+    }
     (call,) = calls_of(db, business)
     assert (call.from_number, call.to_number, call.outcome, call.direction) == (
         CALLER,
@@ -115,26 +123,27 @@ def test_closed_the_greeting_then_a_voicemail(twilio: TestClient, db: Session) -
     business = receptionist(db, business_hours=ALWAYS_CLOSED)
     root = twiml(signed_post(twilio, VOICE, call_form()))
 
-    assert [child.tag for child in root] == ["Say", "Record"]
-    assert root[1].attrib["action"] == f"{PUBLIC}/api/v1/telephony/twilio/recording"
+    assert [child.tag for child in root] == ["Say", "Say", "Record"]
+    assert root[1].text == "Please leave a message after the tone."  # never open: no next opening to name
+    assert root[2].attrib["action"] == f"{PUBLIC}/api/v1/telephony/twilio/recording"
     assert [call.outcome for call in calls_of(db, business)] == ["voicemail"]
 
 
 def test_open_without_a_forwarding_number_takes_a_voicemail(twilio: TestClient, db: Session) -> None:
     receptionist(db, forwarding_number=None)
 
-    assert [child.tag for child in twiml(signed_post(twilio, VOICE, call_form()))] == ["Say", "Record"]
+    assert [child.tag for child in twiml(signed_post(twilio, VOICE, call_form()))] == ["Say", "Say", "Record"]
 
 
 def test_the_hours_are_read_in_the_business_time_zone(db: Session) -> None:
-    business = Business(
-        timezone="Asia/Tokyo", business_hours={"monday": {"closed": False, "open": "09:00", "close": "17:00"}}
-    )
+    hours = {"monday": {"closed": False, "intervals": [{"open": "09:00", "close": "17:00"}]}}
+    business = Business(timezone="Asia/Tokyo", business_hours=hours)
     monday_10_tokyo = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # Monday 10:00 in Tokyo, Monday 01:00 UTC
+    schedule = business.schedule(db, monday_10_tokyo)
 
-    assert business.is_open(monday_10_tokyo)
-    assert not business.is_open(monday_10_tokyo + timedelta(hours=8))  # 18:00 in Tokyo
-    assert not business.is_open(monday_10_tokyo + timedelta(days=1))  # Tuesday: no hours given
+    assert schedule.is_open(monday_10_tokyo)
+    assert not schedule.is_open(monday_10_tokyo + timedelta(hours=8))  # 18:00 in Tokyo
+    assert not schedule.is_open(monday_10_tokyo + timedelta(days=1))  # Tuesday: no hours given
 
 
 def test_a_disabled_receptionist_rejects_and_logs_the_call(twilio: TestClient, db: Session) -> None:
@@ -209,14 +218,29 @@ def test_twilios_retries_change_nothing(twilio: TestClient, db: Session) -> None
     assert calls_of(db, business)[0].ended_at == ended
 
 
-def test_a_forwarded_call_nobody_answers_is_missed(twilio: TestClient, db: Session) -> None:
+def test_a_forwarded_call_nobody_answers_goes_on_to_voicemail(twilio: TestClient, db: Session) -> None:
     business = receptionist(db)
     form = call_form()
     twiml(signed_post(twilio, VOICE, form))
-    root = twiml(signed_post(twilio, STATUS, {"CallSid": form["CallSid"], "DialCallStatus": "no-answer"}))
+    root = twiml(signed_post(twilio, DIAL, {"CallSid": form["CallSid"], "DialCallStatus": "no-answer"}))
 
-    assert list(root) == []  # nothing more to do: the call ends
-    assert [call.outcome for call in calls_of(db, business)] == ["missed"]
+    assert [child.tag for child in root] == ["Say", "Record"]  # never an empty answer that hangs up
+    assert root[1].attrib["action"] == f"{PUBLIC}/api/v1/telephony/twilio/recording"
+    (call,) = calls_of(db, business)
+    assert (call.outcome, call.forward_status) == ("voicemail", "no-answer")
+    twiml(signed_post(twilio, STATUS, {"CallSid": form["CallSid"], "CallStatus": "completed"}))
+    assert [call.outcome for call in calls_of(db, business)] == ["missed"]  # no message was left
+
+
+def test_a_dial_result_sent_to_the_status_callback_is_answered_like_the_dial_action(
+    twilio: TestClient, db: Session
+) -> None:
+    receptionist(db)
+    form = call_form()
+    twiml(signed_post(twilio, VOICE, form))
+    root = twiml(signed_post(twilio, STATUS, {"CallSid": form["CallSid"], "DialCallStatus": "busy"}))
+
+    assert [child.tag for child in root] == ["Say", "Record"]  # calls answered before the dial action had a path
 
 
 def test_a_voicemail_is_kept_on_the_call(twilio: TestClient, db: Session) -> None:
@@ -248,16 +272,17 @@ def test_a_database_outage_is_an_apology_not_an_error(settings: Settings) -> Non
     finally:
         database_of(app).dispose()
 
-    assert [child.tag for child in root] == ["Say", "Hangup"]
+    assert [child.tag for child in root] == ["Say", "Record"]  # the apology, and a message is still taken
 
 
 def test_the_call_log_newest_first_with_filters(twilio: TestClient, db: Session) -> None:
-    business = receptionist(db)
+    business = receptionist(db, screen_calls=False)
     member = make_member(db, business, role=Role.MEMBER)
     db.commit()
     sids = [f"CA{uuid.uuid4().hex}" for _ in range(3)]
     for sid in sids:
         twiml(signed_post(twilio, VOICE, call_form(sid)))
+    twiml(signed_post(twilio, DIAL, {"CallSid": sids[0], "DialCallStatus": "completed"}))
     twiml(signed_post(twilio, STATUS, {"CallSid": sids[0], "CallStatus": "completed", "CallDuration": "5"}))
     headers = auth_headers(twilio, member.email)
 

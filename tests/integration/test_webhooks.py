@@ -21,7 +21,7 @@ from werkzeug import Request, Response
 from connectors.webhooks import TargetNotAllowed, check_target
 from core.crypto import Cipher
 from core.errors import BusinessRuleBroken
-from models import Call, Job, Outcome, Role, WebhookDelivery, WebhookEndpoint
+from models import Call, Job, Role, Route, WebhookDelivery, WebhookEndpoint
 from models.base import utcnow
 from services import telephony, webhooks
 from services.jobs import Worker
@@ -265,10 +265,10 @@ def test_a_call_that_ends_and_its_voicemail_are_events_once(db: Session) -> None
         db, Cipher([Fernet.generate_key()]), business.id, {"url": "https://crm.example.com/hooks", "events": events}
     )
     sid = f"CA{uuid.uuid4().hex}"
-    Call.answered(db, business.id, sid, "+14155550123", "+14155550199", Outcome.VOICEMAIL)
+    Call.answered(db, business.id, sid, "+14155550123", "+14155550199", Route.VOICEMAIL)
     recording = {"CallSid": sid, "RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingDuration": "9"}
     for _ in range(2):
-        telephony.progressed(db, {"CallSid": sid, "CallStatus": "completed", "CallDuration": "30"})
+        telephony.progressed(db, {"CallSid": sid, "CallStatus": "completed", "CallDuration": "30"}, "https://x.test")
         telephony.recorded(db, recording)
     db.commit()
 

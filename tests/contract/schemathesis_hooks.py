@@ -47,9 +47,10 @@ import uuid
 import zlib
 import zoneinfo
 from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import phonenumbers
 import schemathesis
@@ -71,8 +72,10 @@ from models import (
     ApiKey,
     AuditEvent,
     AuthSession,
+    BlockedNumber,
     Business,
     Call,
+    Closure,
     Country,
     ExternalPlan,
     Invitation,
@@ -104,6 +107,8 @@ CURSOR_KEYS: dict[str, list[Any]] = {
     "listCalls": Call.page_order(),
     "listWebhookEndpoints": WebhookEndpoint.page_order(),
     "listWebhookDeliveries": WebhookDelivery.page_order(),
+    "listClosures": Closure.page_order(),
+    "listBlockedNumbers": BlockedNumber.page_order(),
 }
 
 
@@ -167,6 +172,10 @@ def _shape(case: Case, operation_id: str) -> None:
         query = _shaped_callback(dict(case.query or {}))
         if query != case.query:
             case.query = query
+    if operation_id in ("getSchedule", "previewRouting") and case.query:
+        query = _shaped_times(dict(case.query))
+        if query != case.query:
+            case.query = query
 
 
 def _shaped_body(operation_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -177,7 +186,7 @@ def _shaped_body(operation_id: str, body: dict[str, Any]) -> dict[str, Any]:
         if isinstance(body.get("forwardingNumber"), str) and not _is_real_number(body["forwardingNumber"]):
             body["forwardingNumber"] = _pick(REAL_NUMBERS, body["forwardingNumber"])
         if isinstance(body.get("businessHours"), dict):
-            body["businessHours"] = {day: _open_before_close(hours) for day, hours in body["businessHours"].items()}
+            body["businessHours"] = {day: _open_day(hours) for day, hours in body["businessHours"].items()}
         if operation_id == "createBusiness":
             # A new business holds no number yet, so it can name none (phone_number_not_held) and its
             # receptionist cannot be enabled; numbers come after (createPhoneNumber, then updateBusiness).
@@ -185,6 +194,11 @@ def _shaped_body(operation_id: str, body: dict[str, Any]) -> dict[str, Any]:
                 body["phoneNumber"] = None
             if body.get("receptionistEnabled"):
                 body["receptionistEnabled"] = False
+    if operation_id == "createClosure":
+        body = _shaped_closure(body)
+    number = body.get("number")
+    if operation_id == "createBlockedNumber" and isinstance(number, str) and not _is_real_number(number):
+        body["number"] = _pick(REAL_NUMBERS, number)
     field = NEW_PASSWORD_FIELD.get(operation_id)
     if field is not None and isinstance(body.get(field), str):
         body[field] = _uncommon(body[field])
@@ -213,14 +227,73 @@ def _is_real_number(value: str) -> bool:
         return False
 
 
-def _open_before_close(hours: object) -> object:
+def _open_day(hours: object) -> object:
+    """An open day as the rules want it: the shorthand with open before close, or intervals that do not
+    overlap (the times drawn, sorted and paired; none runs past midnight, so no day overlaps the next)."""
     if not isinstance(hours, dict) or hours.get("closed") is not False:
         return hours
+    if isinstance(hours.get("intervals"), list):
+        day = {key: value for key, value in hours.items() if key not in ("open", "close")}
+        return {**day, "intervals": _paired(hours["intervals"])}
     opens, closes = sorted((str(hours.get("open", "09:00")), str(hours.get("close", "17:00"))))
     if opens == closes:
         minutes = int(opens[:2]) * 60 + int(opens[3:])
         opens, closes = (opens, _clock(minutes + 1)) if minutes < 24 * 60 - 1 else (_clock(minutes - 1), closes)
     return {**hours, "open": opens, "close": closes}
+
+
+def _paired(intervals: list[Any]) -> list[dict[str, str]]:
+    times = sorted(
+        {
+            time
+            for interval in intervals
+            if isinstance(interval, dict)
+            for time in (interval.get("open"), interval.get("close"))
+            if isinstance(time, str) and time != "24:00"
+        }
+    )
+    pairs = [{"open": opens, "close": closes} for opens, closes in zip(times[::2], times[1::2], strict=False)]
+    return pairs or [{"open": "09:00", "close": "17:00"}]
+
+
+def _in_century(day: date) -> date:
+    """The same day of a year from 2000 to 2099 (the calendar the schedule is worked out in)."""
+    year = 2000 + day.year % 100
+    return day.replace(year=year, day=min(day.day, 28)) if day.month == 2 else day.replace(year=year)
+
+
+def _shaped_closure(body: dict[str, Any]) -> dict[str, Any]:
+    """Dates from 2000 to 2099, the end at most 30 days after the start, special hours that do not overlap."""
+    try:
+        start = _in_century(date.fromisoformat(str(body.get("startDate"))))
+    except ValueError:
+        return body
+    body["startDate"] = start.isoformat()
+    if "endDate" in body:
+        body["endDate"] = (start + timedelta(days=zlib.crc32(str(body["endDate"]).encode()) % 31)).isoformat()
+    if isinstance(body.get("intervals"), list):
+        body["intervals"] = _paired(body["intervals"])
+    return body
+
+
+def _shaped_times(query: dict[str, Any]) -> dict[str, Any]:
+    """Instants from 2000 to 2099, and `to` after `from` by at most the 31 days a schedule spans."""
+    for name in ("from", "at"):
+        if isinstance(query.get(name), str):
+            try:
+                instant = datetime.fromisoformat(query[name]).astimezone(UTC)
+            except (ValueError, OverflowError):
+                continue
+            if not 2000 <= instant.year <= 2098:
+                query[name] = instant.replace(year=2000 + instant.year % 98, day=min(instant.day, 28)).isoformat()
+    if "to" in query:
+        try:
+            start = datetime.fromisoformat(str(query.get("from")))
+        except ValueError:
+            start = utcnow()
+        minutes = 1 + zlib.crc32(str(query["to"]).encode()) % (31 * 24 * 60)
+        query["to"] = (start + timedelta(minutes=minutes)).isoformat()
+    return query
 
 
 def _clock(minutes: int) -> str:
@@ -406,19 +479,22 @@ def _twilio_signed(case: Case) -> None:
     scripts/live-fuzz), so the fuzz reaches the receptionist, not only the signature check: a call goes to a
     number of the fuzz business every other time, and a callback names a call the server answered."""
     body = dict(case.body) if isinstance(case.body, dict) else {}
-    if _operation_id(case) == "answerTwilioCall":
+    operation_id = _operation_id(case)
+    with _database().sessions() as session:
+        known = list(session.scalars(select(Call.provider_sid).order_by(Call.started_at.desc()).limit(20)))
+    if operation_id in ("answerTwilioCall", "answerTwilioFallback"):
         numbers = _fuzz_business()[1]
-        if numbers and _takes_turn(case, "answerTwilioCall", "number"):
+        if numbers and _takes_turn(case, operation_id, "number"):
             body["To"] = _pick(numbers, body.get("CallSid"))
-    elif "CallSid" in body:
-        with _database().sessions() as session:
-            known = list(session.scalars(select(Call.provider_sid).order_by(Call.started_at.desc()).limit(20)))
-        if known:
-            body["CallSid"] = _pick(known, body["CallSid"])
+    elif "CallSid" in body and known and operation_id not in ("screenTwilioCall", "recordTwilioScreening"):
+        body["CallSid"] = _pick(known, body["CallSid"])
     if body != case.body:
         case.body = body
+    if known and case.query and "callSid" in case.query:  # the whisper's: the caller's call
+        case.query = {**case.query, "callSid": _pick(known, case.query["callSid"])}
     settings = load_settings_or_exit()
-    url = settings.public_base_url.rstrip("/") + "/api/v1" + case.formatted_path
+    query = f"?{urlencode(case.query)}" if case.query else ""
+    url = settings.public_base_url.rstrip("/") + "/api/v1" + case.formatted_path + query
     signature = RequestValidator(settings.twilio_auth_token).compute_signature(
         url, {k: str(v) for k, v in body.items()}
     )
@@ -432,6 +508,10 @@ _STATE: dict[str, Callable[[Case], None]] = {
     "answerTwilioCall": _twilio_signed,
     "recordTwilioCallStatus": _twilio_signed,
     "recordTwilioRecording": _twilio_signed,
+    "answerTwilioFallback": _twilio_signed,
+    "answerTwilioDialResult": _twilio_signed,
+    "screenTwilioCall": _twilio_signed,
+    "recordTwilioScreening": _twilio_signed,
 }
 _SECRETS: dict[str, Callable[[Case], None]] = {
     "acceptInvitation": _accept_invitation,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -512,3 +512,40 @@ def test_a_failing_voice_webhook_falls_back_and_the_call_is_not_lost(
 
 def _owner_email(db: Session, business: Business) -> str:
     return db.scalar(select(User.email).join(Membership).where(Membership.business_id == business.id))  # type: ignore[return-value]
+
+
+def test_the_routing_preview_and_the_voice_webhook_decide_alike(
+    api: TestClient, db: Session, phone: FakeTwilio, clock: Callable[[datetime], None]
+) -> None:
+    """The preview is what a caller gets: at instants across a week with a split shift, night hours, a
+    closure with special hours and a blocked caller, the preview's action and words are the webhook's."""
+    night = {"closed": False, "intervals": [{"open": "22:00", "close": "03:00"}]}
+    business = receptionist(db, business_hours={**SPLIT_SHIFT, "friday": night})
+    owner = auth_headers(api, _owner_email(db, business))
+    special = {"name": "Inventory", "startDate": "2026-12-09", "intervals": [{"open": "15:00", "close": "16:00"}]}
+    assert api.post("/api/v1/business/me/closures", json=special, headers=owner).status_code == 201
+    assert (
+        api.post("/api/v1/business/me/blocked-numbers", json={"number": "+14155550142"}, headers=owner).status_code
+        == 201
+    )
+    db.close()  # the loop outlasts the database's client-side deadline for a connection lent this long
+    verbs = {"forward": "Dial", "voicemail": "Record", "reject": "Reject", "blocked": "Reject"}
+    seen = set()
+    for step in range(0, 7 * 24 * 60, 97):  # every 97 minutes: every hour of the week, at odd minutes
+        instant = (local("2026-12-07T00:00") + timedelta(minutes=step)).astimezone(UTC)
+        caller = "+14155550142" if step % 5 == 0 else "+14155550123"
+        clock(instant)
+        preview = api.get(
+            "/api/v1/business/me/routing", params={"from": caller, "at": instant.isoformat()}, headers=owner
+        ).json()
+        played = phone.call(RECEPTIONIST, caller=Caller(number=caller), callee=Callee(answers=True))
+
+        assert verbs[preview["action"]] in played.verbs, (instant, preview, played.verbs)
+        assert played.said[: len(preview["says"])] == preview["says"], (instant, preview)
+        seen.add((preview["action"], preview["reason"]))
+    assert seen >= {
+        ("forward", "open"),
+        ("voicemail", "closed"),
+        ("voicemail", "closure"),
+        ("blocked", "caller_blocked"),
+    }

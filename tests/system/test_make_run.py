@@ -109,13 +109,14 @@ def clean_environment(var_dir: Path, port: int) -> dict[str, str]:
     return env | {"VAR_DIR": str(var_dir), "PORT": str(port), "WEB_CONCURRENCY": "1"}
 
 
-def start(var_dir: Path, log: Path, port: int | None = None) -> MakeRun:
+def start(var_dir: Path, log: Path, port: int | None = None, settings: dict[str, str] | None = None) -> MakeRun:
+    """`make run`, with `settings` as a user would set them (their environment or .env)."""
     port = port or free_port()
     with log.open("ab") as out:
         process = subprocess.Popen(
             [MAKE, "--no-print-directory", "run"],
             cwd=PROJECT_ROOT,
-            env=clean_environment(var_dir, port),
+            env=clean_environment(var_dir, port) | (settings or {}),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -138,7 +138,10 @@ def _day_items(day: str, value: Mapping[str, Any], day_field: str) -> list[tuple
     """(field, interval) of an open day in either shape, None for a closed one."""
     shorthand = "open" in value or "close" in value
     if shorthand and "intervals" in value:
-        raise _Invalid(f"On {day}, give either `open` and `close` or `intervals`, not both.", day_field)
+        # A day as responses show it (the shorthand beside its one interval) is sent back as it was read.
+        if value.get("intervals") != [{"open": value.get("open"), "close": value.get("close")}]:
+            raise _Invalid(f"On {day}, give either `open` and `close` or `intervals`, not both.", day_field)
+        shorthand = False
     if value.get("closed") is True:  # existing clients send a closed day's times too: ignored
         return None
     if shorthand:

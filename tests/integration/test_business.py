@@ -204,6 +204,9 @@ def test_days_take_several_intervals_and_night_hours_past_midnight(client: TestC
     assert body["businessHours"]["monday"] == {"closed": False, "intervals": sorted(split["intervals"], key=str)}
     assert body["businessHours"]["saturday"] == {**night, "intervals": [{"open": "22:00", "close": "02:00"}]}
     assert (body["ringSeconds"], body["screenCalls"]) == (30, False)
+    writable = {field: body[field] for field in SETTINGS}
+    written_back = client.put("/api/v1/business/me", json=writable, headers=headers)  # as read, unchanged
+    assert (written_back.status_code, written_back.json()["etag"]) == (200, body["etag"]), written_back.text
 
 
 def test_hours_that_overlap_are_422_naming_the_interval_and_change_nothing(client: TestClient, db: Session) -> None:

@@ -57,6 +57,17 @@ MONDAY, FRIDAY, SATURDAY = date(2026, 1, 5), date(2026, 1, 9), date(2026, 1, 10)
 # --- normalise_week ---------------------------------------------------------------------------------------
 
 
+def test_a_day_as_responses_show_it_is_accepted_back() -> None:
+    """Responses carry the shorthand beside a day's one interval; a client that writes back what it read
+    must not be refused."""
+    shown = {"closed": False, "open": "09:00", "close": "17:00", "intervals": [{"open": "09:00", "close": "17:00"}]}
+
+    assert normalise_week(week(shown))["monday"] == {
+        "closed": False,
+        "intervals": [{"open": "09:00", "close": "17:00"}],
+    }
+
+
 def test_both_shapes_normalise_to_one_canonical_week() -> None:
     given = week(
         monday=NINE_TO_FIVE,

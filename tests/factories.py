@@ -12,7 +12,18 @@ from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 from core import phones
-from models import Business, Country, ExternalPlan, ExternalPlanCountry, Membership, PhoneNumber, Role, User
+from models import (
+    Business,
+    Country,
+    ExternalPlan,
+    ExternalPlanCountry,
+    Membership,
+    PhoneNumber,
+    Role,
+    User,
+    WebhookEndpoint,
+)
+from models.base import utcnow
 
 _country_codes = itertools.cycle(a + b for a in string.ascii_uppercase for b in string.ascii_uppercase)
 
@@ -94,3 +105,18 @@ def make_phone_number(session: Session, business: Business, e164: str = "+141555
     session.add(number)
     session.flush()
     return number
+
+
+def make_webhook_endpoint(session: Session, business: Business, events: list[str]) -> WebhookEndpoint:
+    """An endpoint the events are written for (deliveries and their jobs); nothing sends them in-process."""
+    endpoint = WebhookEndpoint(
+        id=uuid.uuid4(),
+        business_id=business.id,
+        url=f"https://hooks.example.com/{uuid.uuid4().hex[:8]}",
+        events=events,
+        secret_ciphertext="-",  # never decrypted: no worker runs
+        created_at=utcnow(),
+    )
+    session.add(endpoint)
+    session.flush()
+    return endpoint

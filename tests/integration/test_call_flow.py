@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,17 +17,13 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from app import create_app
-from core.config import Settings
-from models import Business, Call, Membership, User, WebhookDelivery, WebhookEndpoint
-from models.base import utcnow
+from models import Business, Call, Membership, User, WebhookDelivery
 from tests.conftest import database_of
-from tests.factories import make_business, make_phone_number
+from tests.factories import make_business, make_phone_number, make_webhook_endpoint
 from tests.fake_twilio import Callee, Caller, FakeTwilio, PlayedCall
+from tests.integration.conftest import TWILIO_AUTH_TOKEN, TWILIO_PUBLIC_URL
 from tests.sign_in import auth_headers
 
-AUTH_TOKEN = "twilio-test-auth-token-0123456789"
-PUBLIC = "https://api.switchboard.test"
 RECEPTIONIST, FORWARD_TO = "+14155550199", "+14155550100"
 NEW_YORK = "America/New_York"
 WEEKDAY = {"closed": False, "intervals": [{"open": "09:00", "close": "12:00"}, {"open": "13:00", "close": "17:00"}]}
@@ -36,39 +32,6 @@ SPLIT_SHIFT = {
     "saturday": {"closed": False, "open": "10:00", "close": "14:00"},  # the one-interval shorthand
     "sunday": {"closed": True},
 }
-
-
-@pytest.fixture(scope="module")
-def twilio_app(settings: Settings, migrated: None) -> Iterator[FlaskApp]:
-    app = create_app(settings.model_copy(update={"twilio_auth_token": AUTH_TOKEN, "public_base_url": PUBLIC}))
-    yield app
-    database_of(app).dispose()
-
-
-@pytest.fixture
-def api(twilio_app: FlaskApp) -> TestClient:
-    return twilio_app.test_client()
-
-
-@pytest.fixture
-def clock(twilio_app: FlaskApp) -> Iterator[Callable[[datetime], None]]:
-    """Sets the instant the receptionist answers at."""
-    services = twilio_app.app.extensions["switchboard"]
-
-    def set_to(instant: datetime) -> None:
-        services.clock = lambda: instant
-
-    yield set_to
-    services.clock = utcnow
-
-
-@pytest.fixture
-def phone(api: TestClient) -> FakeTwilio:
-    def send(path: str, form: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
-        response = api.post(path, data=form, headers=headers)
-        return response.status_code, response.text
-
-    return FakeTwilio(send, public_base=PUBLIC, auth_token=AUTH_TOKEN)
 
 
 def local(moment: str, zone: str = NEW_YORK) -> datetime:
@@ -91,16 +54,7 @@ def receptionist(db: Session, **settings: Any) -> Business:
     }
     for name, value in (fields | settings).items():
         setattr(business, name, value)
-    db.add(
-        WebhookEndpoint(
-            id=uuid.uuid4(),
-            business_id=business.id,
-            url="https://hooks.example.com/calls",
-            events=["call.completed", "voicemail.received"],
-            secret_ciphertext="-",
-            created_at=utcnow(),
-        )
-    )
+    make_webhook_endpoint(db, business, ["call.completed", "voicemail.received"])
     db.commit()
     return business
 
@@ -144,7 +98,9 @@ def test_the_dial_rings_for_the_business_ring_time_and_screens_on_the_forwarded_
 
     voice = played.requests[0].body
     assert 'timeout="35"' in voice
-    assert f'<Number url="{PUBLIC}/api/v1/telephony/twilio/screen?callSid={played.sid}" method="POST">' in voice
+    assert (
+        f'<Number url="{TWILIO_PUBLIC_URL}/api/v1/telephony/twilio/screen?callSid={played.sid}" method="POST">' in voice
+    )
 
 
 @pytest.mark.parametrize(
@@ -267,14 +223,14 @@ def test_night_hours_run_past_midnight(
 
 
 def test_a_closure_sends_callers_to_voicemail_and_names_itself(
-    api: TestClient, db: Session, phone: FakeTwilio, clock: Callable[[datetime], None]
+    twilio: TestClient, db: Session, phone: FakeTwilio, clock: Callable[[datetime], None]
 ) -> None:
     business = receptionist(db)
-    owner = auth_headers(api, _owner_email(db, business))
+    owner = auth_headers(twilio, _owner_email(db, business))
     christmas = {"name": "Christmas", "startDate": "2026-12-24", "endDate": "2026-12-26"}
     late_opening = {"name": "Inventory", "startDate": "2026-12-28", "intervals": [{"open": "14:00", "close": "17:00"}]}
     for body in (christmas, late_opening):
-        assert api.post("/api/v1/business/me/closures", json=body, headers=owner).status_code == 201
+        assert twilio.post("/api/v1/business/me/closures", json=body, headers=owner).status_code == 201
 
     clock(local("2026-12-24T10:00"))  # a Thursday
     holiday = phone.call(RECEPTIONIST)
@@ -317,11 +273,11 @@ def test_hours_hold_across_daylight_saving_changes_and_half_hour_zones(
 
 
 def test_blocked_callers_are_rejected_and_logged_as_blocked(
-    api: TestClient, db: Session, phone: FakeTwilio, clock: Callable[[datetime], None]
+    twilio: TestClient, db: Session, phone: FakeTwilio, clock: Callable[[datetime], None]
 ) -> None:
     business = receptionist(db)
-    owner = auth_headers(api, _owner_email(db, business))
-    blocked = api.post(
+    owner = auth_headers(twilio, _owner_email(db, business))
+    blocked = twilio.post(
         "/api/v1/business/me/blocked-numbers", json={"number": "+14155550142", "note": "Robocaller"}, headers=owner
     )
     assert (blocked.status_code, blocked.json()["number"]) == (201, "+14155550142")
@@ -478,7 +434,7 @@ def test_the_fallback_apologises_takes_a_message_and_logs_the_call(
         "To": RECEPTIONIST,
     }
     answered = phone.post(
-        "/api/v1/telephony/twilio/fallback", {**form, "ErrorCode": "11200", "ErrorUrl": f"{PUBLIC}/x"}
+        "/api/v1/telephony/twilio/fallback", {**form, "ErrorCode": "11200", "ErrorUrl": f"{TWILIO_PUBLIC_URL}/x"}
     )
     unknown = phone.post(
         "/api/v1/telephony/twilio/fallback", {**form, "CallSid": f"CA{uuid.uuid4().hex}", "To": "+14155550000"}
@@ -493,7 +449,7 @@ def test_the_fallback_apologises_takes_a_message_and_logs_the_call(
 
 
 def test_a_failing_voice_webhook_falls_back_and_the_call_is_not_lost(
-    db: Session, clock: Callable[[datetime], None], api: TestClient
+    db: Session, clock: Callable[[datetime], None], twilio: TestClient
 ) -> None:
     receptionist(db)
     clock(MONDAY_10)
@@ -501,10 +457,10 @@ def test_a_failing_voice_webhook_falls_back_and_the_call_is_not_lost(
     def send(path: str, form: dict[str, str], headers: dict[str, str]) -> tuple[int, str]:
         if path.endswith("/voice"):
             return 502, "Bad gateway"  # the load balancer found no web server
-        response = api.post(path, data=form, headers=headers)
+        response = twilio.post(path, data=form, headers=headers)
         return response.status_code, response.text
 
-    played = FakeTwilio(send, public_base=PUBLIC, auth_token=AUTH_TOKEN).call(RECEPTIONIST)
+    played = FakeTwilio(send, public_base=TWILIO_PUBLIC_URL, auth_token=TWILIO_AUTH_TOKEN).call(RECEPTIONIST)
     call = the_call(db, played)
     assert (call.outcome, call.voicemail_url) == ("voicemail", played.recording_url)
     assert len(events(db, "voicemail.received")) == 1
@@ -515,17 +471,17 @@ def _owner_email(db: Session, business: Business) -> str:
 
 
 def test_the_routing_preview_and_the_voice_webhook_decide_alike(
-    api: TestClient, db: Session, phone: FakeTwilio, clock: Callable[[datetime], None]
+    twilio: TestClient, db: Session, phone: FakeTwilio, clock: Callable[[datetime], None]
 ) -> None:
     """The preview is what a caller gets: at instants across a week with a split shift, night hours, a
     closure with special hours and a blocked caller, the preview's action and words are the webhook's."""
     night = {"closed": False, "intervals": [{"open": "22:00", "close": "03:00"}]}
     business = receptionist(db, business_hours={**SPLIT_SHIFT, "friday": night})
-    owner = auth_headers(api, _owner_email(db, business))
+    owner = auth_headers(twilio, _owner_email(db, business))
     special = {"name": "Inventory", "startDate": "2026-12-09", "intervals": [{"open": "15:00", "close": "16:00"}]}
-    assert api.post("/api/v1/business/me/closures", json=special, headers=owner).status_code == 201
+    assert twilio.post("/api/v1/business/me/closures", json=special, headers=owner).status_code == 201
     assert (
-        api.post("/api/v1/business/me/blocked-numbers", json={"number": "+14155550142"}, headers=owner).status_code
+        twilio.post("/api/v1/business/me/blocked-numbers", json={"number": "+14155550142"}, headers=owner).status_code
         == 201
     )
     db.close()  # the loop outlasts the database's client-side deadline for a connection lent this long
@@ -535,7 +491,7 @@ def test_the_routing_preview_and_the_voice_webhook_decide_alike(
         instant = (local("2026-12-07T00:00") + timedelta(minutes=step)).astimezone(UTC)
         caller = "+14155550142" if step % 5 == 0 else "+14155550123"
         clock(instant)
-        preview = api.get(
+        preview = twilio.get(
             "/api/v1/business/me/routing", params={"from": caller, "at": instant.isoformat()}, headers=owner
         ).json()
         played = phone.call(RECEPTIONIST, caller=Caller(number=caller), callee=Callee(answers=True))

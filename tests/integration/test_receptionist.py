@@ -3,7 +3,6 @@ routing preview; their rules (4xx naming the field, nothing written), audit entr
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
 from typing import Any
 
@@ -12,9 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from models import AuditEvent, BlockedNumber, Business, Closure, Role, WebhookDelivery, WebhookEndpoint
-from models.base import utcnow
-from tests.factories import make_member
+from models import AuditEvent, BlockedNumber, Business, Closure, Role, WebhookDelivery
+from tests.factories import make_member, make_webhook_endpoint
 from tests.sign_in import auth_headers, owner_of_a_business
 
 CLOSURES, BLOCKED = "/api/v1/business/me/closures", "/api/v1/business/me/blocked-numbers"
@@ -30,16 +28,7 @@ def owner(client: TestClient, db: Session, **settings: Any) -> tuple[Business, d
     values = {"timezone": "America/New_York", "business_hours": NEW_YORK_WEEK, "greeting": "Hi!"} | settings
     for name, value in values.items():
         setattr(business, name, value)
-    db.add(
-        WebhookEndpoint(
-            id=uuid.uuid4(),
-            business_id=business.id,
-            url="https://hooks.example.com/x",
-            events=["business.updated"],
-            secret_ciphertext="-",
-            created_at=utcnow(),
-        )
-    )
+    make_webhook_endpoint(db, business, ["business.updated"])
     db.commit()
     return business, headers
 

@@ -4,13 +4,11 @@ call log they leave (services/telephony.py, web/twilio.py, models/call.py)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree
 
 import pytest
-from connexion import FlaskApp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
@@ -21,11 +19,11 @@ from core.config import Settings
 from models import Business, Call, NumberStatus, PhoneNumber, Role
 from tests.conftest import database_of
 from tests.factories import make_business, make_member, make_phone_number, make_user
+from tests.integration.conftest import TWILIO_AUTH_TOKEN as AUTH_TOKEN
+from tests.integration.conftest import TWILIO_PUBLIC_URL as PUBLIC
 from tests.live_server import free_port
 from tests.sign_in import auth_headers
 
-AUTH_TOKEN = "twilio-test-auth-token-0123456789"
-PUBLIC = "https://api.switchboard.test"
 VOICE, STATUS, RECORDING, DIAL = (
     f"/api/v1/telephony/twilio/{name}" for name in ("voice", "status", "recording", "dial")
 )
@@ -35,18 +33,6 @@ ALWAYS_OPEN = {
     for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 }
 ALWAYS_CLOSED = {day: {"closed": True, "intervals": []} for day in ALWAYS_OPEN}
-
-
-@pytest.fixture
-def twilio_app(settings: Settings, migrated: None) -> Iterator[FlaskApp]:
-    app = create_app(settings.model_copy(update={"twilio_auth_token": AUTH_TOKEN, "public_base_url": PUBLIC}))
-    yield app
-    database_of(app).dispose()
-
-
-@pytest.fixture
-def twilio(twilio_app: FlaskApp) -> TestClient:
-    return twilio_app.test_client()
 
 
 def signed_post(client: TestClient, path: str, form: dict[str, str], token: str = AUTH_TOKEN) -> Any:

@@ -8,10 +8,10 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import DateTime, Select, Uuid, literal, tuple_
+from sqlalchemy import Date, DateTime, Select, Uuid, literal, tuple_
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from core.errors import InvalidCursor
@@ -28,7 +28,7 @@ class Page(Generic[T]):
 def _jsonable(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a datetime too
         return value.isoformat()
     return value
 
@@ -64,6 +64,8 @@ def decode_cursor(cursor: str, columns: Sequence[QueryableAttribute[Any]]) -> li
                 if instant.tzinfo is None:
                     raise ValueError("naive time")
                 values.append(instant.astimezone(UTC))
+            elif isinstance(column_type, Date):
+                values.append(date.fromisoformat(value))
             elif isinstance(value, column_type.python_type) and (not isinstance(value, str) or _is_sane_text(value)):
                 values.append(value)
             else:

@@ -335,3 +335,23 @@ def test_a_disabled_receptionist_previews_as_reject(client: TestClient, db: Sess
     decision = client.get(ROUTING, headers=headers).json()
 
     assert (decision["action"], decision["reason"], decision["says"]) == ("reject", "receptionist_disabled", [])
+
+
+def test_closures_and_blocked_numbers_page_with_cursors(client: TestClient, db: Session) -> None:
+    business, headers = owner(client, db)
+    db.add_all(
+        Closure(business_id=business.id, name=f"Day {n}", start_date=date(2027, 1, n), end_date=date(2027, 1, n))
+        for n in range(1, 6)
+    )
+    db.add_all(BlockedNumber(business_id=business.id, number=f"+1415555010{n}") for n in range(5))
+    db.commit()
+
+    for path, key in ((CLOSURES, "startDate"), (BLOCKED, "number")):
+        seen, cursor = [], None
+        for _ in range(3):
+            page = client.get(path, params={"limit": 2} | ({"cursor": cursor} if cursor else {}), headers=headers)
+            assert page.status_code == 200, page.text
+            seen += [item[key] for item in page.json()["data"]]
+            cursor = page.json()["nextCursor"]
+        assert cursor is None
+        assert len(seen) == len(set(seen)) == 5, seen

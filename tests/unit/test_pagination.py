@@ -2,16 +2,17 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from core.errors import InvalidCursor
 from core.pagination import decode_cursor, encode_cursor
-from models import Country, ExternalPlan, PhoneNumber
+from models import Closure, Country, ExternalPlan, PhoneNumber
 from web.spec import Contract
 
 PLAN_KEY = ExternalPlan.page_order()
+CLOSURE_KEY = Closure.page_order()
 
 
 def test_a_cursor_decodes_to_the_key_it_was_made_from() -> None:
@@ -21,6 +22,17 @@ def test_a_cursor_decodes_to_the_key_it_was_made_from() -> None:
 
     assert decode_cursor(cursor, PLAN_KEY) == ["Plan ü", plan_id]
     assert "=" not in cursor
+
+
+def test_a_date_key_makes_a_cursor_too() -> None:
+    closure_id = uuid.uuid4()
+
+    assert decode_cursor(encode_cursor([date(2026, 12, 24), closure_id]), CLOSURE_KEY) == [
+        date(2026, 12, 24),
+        closure_id,
+    ]
+    with pytest.raises(InvalidCursor):
+        decode_cursor(encode_cursor(["2026-13-01", closure_id]), CLOSURE_KEY)
 
 
 @pytest.mark.parametrize(

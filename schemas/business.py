@@ -15,7 +15,9 @@ def week(hours: dict[str, Any]) -> dict[str, Any]:
     knew before days had several)."""
     shown = {}
     for day, value in hours.items():
-        intervals = value.get("intervals", [])
+        intervals = value.get("intervals")
+        if intervals is None:  # a row written in the shape before migration 0010
+            intervals = [] if value["closed"] else [{"open": value["open"], "close": value["close"]}]
         shown[day] = {"closed": value["closed"], "intervals": intervals}
         if len(intervals) == 1:
             shown[day] |= intervals[0]

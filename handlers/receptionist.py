@@ -18,17 +18,17 @@ from web.validation import utc_instant
 DEFAULT_SCHEDULE_RANGE = timedelta(days=7)
 
 
-def get_schedule(token_info: dict[str, Any], from_: str | None = None, to: str | None = None) -> Response:
-    start = utc_instant(from_, "from") if from_ else now().replace(microsecond=0)
-    end = utc_instant(to, "to") if to else start + DEFAULT_SCHEDULE_RANGE
+def get_schedule(token_info: dict[str, Any], since: str | None = None, until: str | None = None) -> Response:
+    start = utc_instant(since, "since") if since else now().replace(microsecond=0)
+    end = utc_instant(until, "until") if until else start + DEFAULT_SCHEDULE_RANGE
     business = Business.get(session(), Caller.of(token_info).business)
     spans = business.open_intervals(session(), start, end)
     return shapes.schedule(business.timezone, start, end, spans), 200, JSON
 
 
-def preview_routing(token_info: dict[str, Any], from_: str | None = None, at: str | None = None) -> Response:
+def preview_routing(token_info: dict[str, Any], caller: str | None = None, at: str | None = None) -> Response:
     when = utc_instant(at, "at") if at else now()
-    decision = telephony.preview(session(), Caller.of(token_info).business, from_, when)
+    decision = telephony.preview(session(), Caller.of(token_info).business, caller, when)
     return shapes.decision_schema.dump(decision), 200, JSON
 
 

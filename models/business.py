@@ -131,13 +131,13 @@ class Business(Base):
 
     def open_intervals(self, session: Session, start: datetime, end: datetime) -> list[Span]:
         """When it is open between `start` and `end` (at most MAX_SCHEDULE_RANGE apart)."""
-        check_instant(start, "from")
-        check_instant(end, "to")
+        check_instant(start, "since")
+        check_instant(end, "until")
         if end <= start:
-            raise BusinessRuleBroken("invalid_range", "`to` must be after `from`.", field="to")
+            raise BusinessRuleBroken("invalid_range", "`until` must be after `since`.", field="until")
         if end - start > MAX_SCHEDULE_RANGE:
             raise BusinessRuleBroken(
-                "invalid_range", f"A range spans at most {MAX_SCHEDULE_RANGE.days} days.", field="to"
+                "invalid_range", f"A range spans at most {MAX_SCHEDULE_RANGE.days} days.", field="until"
             )
         return self.schedule(session, start).spans(start, end)
 

@@ -43,7 +43,12 @@ def span(found: Span) -> dict[str, Any]:
 
 
 def schedule(timezone: str, start: datetime, end: datetime, spans: list[Span]) -> dict[str, Any]:
-    return {"timezone": timezone, "from": _instant(start), "to": _instant(end), "intervals": [span(s) for s in spans]}
+    return {
+        "timezone": timezone,
+        "since": _instant(start),
+        "until": _instant(end),
+        "intervals": [span(s) for s in spans],
+    }
 
 
 class DecisionSchema(Schema):

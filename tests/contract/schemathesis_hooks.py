@@ -277,8 +277,8 @@ def _shaped_closure(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _shaped_times(query: dict[str, Any]) -> dict[str, Any]:
-    """Instants from 2000 to 2099, and `to` after `from` by at most the 31 days a schedule spans."""
-    for name in ("from", "at"):
+    """Instants from 2000 to 2099, and `until` after `since` by at most the 31 days a schedule spans."""
+    for name in ("since", "at"):
         if isinstance(query.get(name), str):
             try:
                 instant = datetime.fromisoformat(query[name]).astimezone(UTC)
@@ -286,13 +286,13 @@ def _shaped_times(query: dict[str, Any]) -> dict[str, Any]:
                 continue
             if not 2000 <= instant.year <= 2098:
                 query[name] = instant.replace(year=2000 + instant.year % 98, day=min(instant.day, 28)).isoformat()
-    if "to" in query:
+    if "until" in query:
         try:
-            start = datetime.fromisoformat(str(query.get("from")))
+            start = datetime.fromisoformat(str(query.get("since")))
         except ValueError:
             start = utcnow()
-        minutes = 1 + zlib.crc32(str(query["to"]).encode()) % (31 * 24 * 60)
-        query["to"] = (start + timedelta(minutes=minutes)).isoformat()
+        minutes = 1 + zlib.crc32(str(query["until"]).encode()) % (31 * 24 * 60)
+        query["until"] = (start + timedelta(minutes=minutes)).isoformat()
     return query
 
 

@@ -492,7 +492,7 @@ def test_the_routing_preview_and_the_voice_webhook_decide_alike(
         caller = "+14155550142" if step % 5 == 0 else "+14155550123"
         clock(instant)
         preview = twilio.get(
-            "/api/v1/business/me/routing", params={"from": caller, "at": instant.isoformat()}, headers=owner
+            "/api/v1/business/me/routing", params={"caller": caller, "at": instant.isoformat()}, headers=owner
         ).json()
         played = phone.call(RECEPTIONIST, caller=Caller(number=caller), callee=Callee(answers=True))
 

@@ -217,13 +217,15 @@ def test_the_schedule_lists_open_intervals_in_utc_and_local_time_with_closures_a
     )
     client.post(CLOSURES, json={"name": "Closed", "startDate": "2026-12-09"}, headers=headers)
 
-    got = client.get(SCHEDULE, params={"from": "2026-12-07T00:00:00Z", "to": "2026-12-10T00:00:00Z"}, headers=headers)
+    got = client.get(
+        SCHEDULE, params={"since": "2026-12-07T00:00:00Z", "until": "2026-12-10T00:00:00Z"}, headers=headers
+    )
 
     assert got.status_code == 200, got.text
     assert got.json() == {
         "timezone": "America/New_York",
-        "from": "2026-12-07T00:00:00Z",
-        "to": "2026-12-10T00:00:00Z",
+        "since": "2026-12-07T00:00:00Z",
+        "until": "2026-12-10T00:00:00Z",
         "intervals": [
             {
                 "start": "2026-12-07T14:00:00Z",
@@ -253,7 +255,9 @@ def test_the_schedule_lists_open_intervals_in_utc_and_local_time_with_closures_a
 def test_the_schedule_follows_daylight_saving(client: TestClient, db: Session) -> None:
     _, headers = owner(client, db)
 
-    got = client.get(SCHEDULE, params={"from": "2026-03-06T00:00:00Z", "to": "2026-03-10T00:00:00Z"}, headers=headers)
+    got = client.get(
+        SCHEDULE, params={"since": "2026-03-06T00:00:00Z", "until": "2026-03-10T00:00:00Z"}, headers=headers
+    )
 
     starts = [
         (i["start"], i["localStart"])
@@ -269,10 +273,10 @@ def test_the_schedule_follows_daylight_saving(client: TestClient, db: Session) -
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"from": "2026-12-07T00:00:00Z", "to": "2026-12-07T00:00:00Z"}, "to"),
-        ({"from": "2026-12-07T00:00:00Z", "to": "2027-01-08T00:00:00Z"}, "to"),
-        ({"from": "2200-01-01T00:00:00Z"}, "from"),
-        ({"from": "1970-01-01T00:00:00Z", "to": "1970-01-02T00:00:00Z"}, "from"),
+        ({"since": "2026-12-07T00:00:00Z", "until": "2026-12-07T00:00:00Z"}, "until"),
+        ({"since": "2026-12-07T00:00:00Z", "until": "2027-01-08T00:00:00Z"}, "until"),
+        ({"since": "2200-01-01T00:00:00Z"}, "since"),
+        ({"since": "1970-01-01T00:00:00Z", "until": "1970-01-02T00:00:00Z"}, "since"),
     ],
 )
 def test_a_schedule_range_too_long_or_out_of_range_is_422_naming_the_field(
@@ -319,8 +323,8 @@ def test_the_routing_preview_says_what_the_receptionist_would_do(client: TestCli
     )
     assert closed["nextOpening"] == {"at": "2026-12-07T14:00:00Z", "local": "2026-12-07T09:00:00-05:00"}
     assert closed["says"] == ["Hi!", "We open again Monday at 9:00.", "Please leave a message after the tone."]
-    assert (preview(at=monday_10, **{"from": "+14155550142"})["action"]) == "blocked"
-    assert (preview(at=monday_10, **{"from": "anonymous"})["action"]) == "forward"  # answered as usual by default
+    assert (preview(at=monday_10, caller="+14155550142")["action"]) == "blocked"
+    assert (preview(at=monday_10, caller="anonymous")["action"]) == "forward"  # answered as usual by default
     refused = client.get(ROUTING, params={"at": "2999-01-01T00:00:00Z"}, headers=headers)
     assert (refused.status_code, refused.json()["code"], refused.json()["errors"][0]["field"]) == (
         422,

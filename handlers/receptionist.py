@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from core.tenancy import Caller
@@ -15,14 +14,11 @@ from web.idempotency import idempotent
 from web.responses import JSON, Response
 from web.validation import utc_instant
 
-DEFAULT_SCHEDULE_RANGE = timedelta(days=7)
-
 
 def get_schedule(token_info: dict[str, Any], since: str | None = None, until: str | None = None) -> Response:
     start = utc_instant(since, "since") if since else now().replace(microsecond=0)
-    end = utc_instant(until, "until") if until else start + DEFAULT_SCHEDULE_RANGE
     business = Business.get(session(), Caller.of(token_info).business)
-    spans = business.open_intervals(session(), start, end)
+    end, spans = business.open_intervals(session(), start, utc_instant(until, "until") if until else None)
     return shapes.schedule(business.timezone, start, end, spans), 200, JSON
 
 

@@ -33,7 +33,8 @@ class BlockedNumber(Base):
 
     @classmethod
     def add(cls, session: Session, business_id: uuid.UUID, *, number: str, note: str | None) -> BlockedNumber:
-        """Blocks `number`; 409 if it is blocked already (however two requests race)."""
+        """Blocks `number`; 409 if it is blocked already (however two requests race). The caller holds the
+        business's row lock, so the count check cannot race with another number being blocked."""
         e164 = to_e164(number, "number")
         mine = select(func.count()).select_from(cls).where(cls.business_id == business_id)
         if (session.scalar(mine) or 0) >= MAX_BLOCKED_NUMBERS:

@@ -47,7 +47,7 @@ DEFAULT_HOURS: dict[str, dict[str, Any]] = {
     else {"closed": True, "intervals": []}
     for day in WEEKDAYS
 }
-MAX_SCHEDULE_RANGE = timedelta(days=31)
+DEFAULT_SCHEDULE_RANGE, MAX_SCHEDULE_RANGE = timedelta(days=7), timedelta(days=31)
 EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 
 
@@ -129,8 +129,10 @@ class Business(Base):
         first_day = since.astimezone(zoneinfo.ZoneInfo(self.timezone)).date() - timedelta(days=1)
         return Schedule(self.timezone, self.business_hours, Closure.from_date(session, self.id, first_day))
 
-    def open_intervals(self, session: Session, start: datetime, end: datetime) -> list[Span]:
-        """When it is open between `start` and `end` (at most MAX_SCHEDULE_RANGE apart)."""
+    def open_intervals(self, session: Session, start: datetime, end: datetime | None) -> tuple[datetime, list[Span]]:
+        """When it is open between `start` and `end` (by default DEFAULT_SCHEDULE_RANGE later, at most
+        MAX_SCHEDULE_RANGE); returns the end and the open spans."""
+        end = end or start + DEFAULT_SCHEDULE_RANGE
         check_instant(start, "since")
         check_instant(end, "until")
         if end <= start:
@@ -139,7 +141,7 @@ class Business(Base):
             raise BusinessRuleBroken(
                 "invalid_range", f"A range spans at most {MAX_SCHEDULE_RANGE.days} days.", field="until"
             )
-        return self.schedule(session, start).spans(start, end)
+        return end, self.schedule(session, start).spans(start, end)
 
     @classmethod
     def with_number(

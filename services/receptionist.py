@@ -35,6 +35,7 @@ def delete_closure(session: Session, caller: Caller, closure_id: uuid.UUID) -> N
 
 
 def block_number(session: Session, caller: Caller, number: str, note: str | None) -> BlockedNumber:
+    Business.get(session, caller.business, for_update=True)  # in turn, so the count check cannot race
     blocked = BlockedNumber.add(session, caller.business, number=number, note=note)
     _changed(
         session,

@@ -77,7 +77,7 @@ def answer_or_apologise(session: Session, *, sid: str, caller: str, to: str, now
     def work() -> str:
         return answer(session, sid=sid, caller=caller, to=to, now=now, callbacks=callbacks)
 
-    return _within_budget(session, work, _apology(callbacks))
+    return _within_budget(session, work, callbacks)
 
 
 def fallback(session: Session, *, sid: str, caller: str, to: str, callbacks: str) -> str:
@@ -91,7 +91,7 @@ def fallback(session: Session, *, sid: str, caller: str, to: str, callbacks: str
         Call.answered(session, business.id, sid, caller, to, Route.VOICEMAIL)
         return _apology(callbacks)
 
-    return _within_budget(session, log_call, _apology(callbacks))
+    return _within_budget(session, log_call, callbacks)
 
 
 def dial_ended(session: Session, form: dict[str, str], callbacks: str) -> str:
@@ -143,12 +143,9 @@ def progressed(session: Session, form: dict[str, str], callbacks: str) -> str:
     if "DialCallStatus" in form:
         return dial_ended(session, form, callbacks)
     call = Call.of_provider(session, form["CallSid"])
-    ended = (
-        call is not None
-        and "CallStatus" in form
-        and call.progressed(form["CallStatus"], _seconds(form.get("CallDuration")))
-    )
-    if call is not None and ended:
+    if call is None or "CallStatus" not in form:
+        return _twiml(ElementTree.Element("Response"))
+    if call.progressed(form["CallStatus"], _seconds(form.get("CallDuration"))):
         webhooks.emit(session, call.business_id, "call.completed", call_schema.dump(call))
     return _twiml(ElementTree.Element("Response"))  # nothing more to do
 
@@ -167,7 +164,9 @@ def recorded(session: Session, form: dict[str, str]) -> str:
     return _twiml(_with(ElementTree.Element("Response"), "Hangup"))
 
 
-def _within_budget(session: Session, work: Callable[[], str], apology: str) -> str:
+def _within_budget(session: Session, work: Callable[[], str], callbacks: str) -> str:
+    """`work`'s TwiML, committed within ANSWER_BUDGET_MS; the apology and the voicemail flow if the database
+    fails or is too slow."""
     try:
         session.execute(text(f"SET LOCAL statement_timeout = {ANSWER_BUDGET_MS}"))
         twiml = work()
@@ -175,7 +174,7 @@ def _within_budget(session: Session, work: Callable[[], str], apology: str) -> s
     except SQLAlchemyError as error:
         log.warning("a call was answered without the database (%s)", type(error).__name__)
         session.close()
-        return apology
+        return _apology(callbacks)
     return twiml
 
 

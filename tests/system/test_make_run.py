@@ -3,6 +3,7 @@ embedded PostgreSQL, the migrations, the catalog, gunicorn and the worker, all f
 
 from __future__ import annotations
 
+import contextlib
 import email
 import os
 import re
@@ -124,15 +125,22 @@ def start(var_dir: Path, log: Path, port: int | None = None, settings: dict[str,
     return MakeRun(var_dir, port, log, process)
 
 
-@pytest.fixture
-def running(tmp_path: Path) -> Iterator[MakeRun]:
-    run = start(tmp_path / "var", tmp_path / "make-run.log")
+@contextlib.contextmanager
+def ready(tmp_path: Path, port: int | None = None, settings: dict[str, str] | None = None) -> Iterator[MakeRun]:
+    """`make run` in tmp_path, once it answers readiness; stopped with SIGTERM afterwards."""
+    run = start(tmp_path / "var", tmp_path / "make-run.log", port, settings)
     try:
         eventually("make run answers readiness", run.ready, START_SECONDS)
         yield run
     finally:
         if run.process.poll() is None:
             run.stop(signal.SIGTERM)
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[MakeRun]:
+    with ready(tmp_path) as run:
+        yield run
 
 
 def read_mail(outbox: Path, to: str) -> EmailMessage:

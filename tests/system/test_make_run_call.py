@@ -5,7 +5,6 @@ signed `voicemail.received` to the business's webhook receiver (a real HTTP serv
 from __future__ import annotations
 
 import json
-import signal
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +16,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from tests.fake_twilio import Callee, Caller, FakeTwilio
-from tests.system.test_make_run import START_SECONDS, MakeRun, eventually, free_port, start
+from tests.system.test_make_run import MakeRun, eventually, free_port, ready
 
 AUTH_TOKEN = "make-run-twilio-auth-token-0123456789"
 RECEPTIONIST, FORWARD_TO = "+14155550199", "+14155550100"
@@ -49,13 +48,8 @@ def receiver() -> Iterator[str]:
 def running_with_twilio(tmp_path: Path) -> Iterator[MakeRun]:
     port = free_port()
     twilio = {"TWILIO_AUTH_TOKEN": AUTH_TOKEN, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
-    run = start(tmp_path / "var", tmp_path / "make-run.log", port, settings=twilio)
-    try:
-        eventually("make run answers readiness", run.ready, START_SECONDS)
+    with ready(tmp_path, port, twilio) as run:
         yield run
-    finally:
-        if run.process.poll() is None:
-            run.stop(signal.SIGTERM)
 
 
 def test_a_forward_nobody_answers_ends_in_a_voicemail_and_a_signed_delivery(

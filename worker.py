@@ -13,7 +13,7 @@ from core.config import load_settings_or_exit
 from core.crypto import Cipher
 from core.db import Database, create_db_engine
 from core.logging import configure_logging
-from services.jobs import Worker
+from services.jobs import Queue, Worker
 from services.mail import SEND_EMAIL, Mailer
 from services.webhooks import DELIVER_WEBHOOK, Deliverer
 
@@ -25,15 +25,18 @@ def main() -> None:
     worker = Worker(
         database,
         {
-            SEND_EMAIL: Mailer(settings).send_job,
-            DELIVER_WEBHOOK: Deliverer(
-                database,
-                lambda: Cipher.from_settings(settings),
-                allow_local=settings.app_env != "production",
-                timeout=settings.webhook_timeout_seconds,
-            ).deliver_job,
+            SEND_EMAIL: Queue(Mailer(settings).send_job, settings.worker_concurrency),
+            DELIVER_WEBHOOK: Queue(
+                Deliverer(
+                    database,
+                    lambda: Cipher.from_settings(settings),
+                    allow_local=settings.app_env != "production",
+                    timeout=settings.webhook_timeout_seconds,
+                ).deliver_job,
+                settings.webhook_concurrency,
+                per_key=settings.webhook_endpoint_concurrency,
+            ),
         },
-        concurrency=settings.worker_concurrency,
         visibility_timeout=timedelta(seconds=settings.job_visibility_timeout_seconds),
         retention=timedelta(days=settings.job_retention_days),
         backoff_base=timedelta(seconds=settings.job_backoff_base_seconds),

@@ -103,8 +103,12 @@ class Settings(BaseSettings):
     mail_url: str = ""
     mail_from: str = Field("Switchboard <no-reply@switchboard.localhost>", min_length=3, max_length=200)
     mail_timeout_seconds: float = Field(10, gt=0, le=120)
-    # Background jobs (worker.py).
+    # Background jobs (worker.py). Each kind has its own threads: WORKER_CONCURRENCY for email, and
+    # WEBHOOK_CONCURRENCY for webhook deliveries, of which at most WEBHOOK_ENDPOINT_CONCURRENCY go to any
+    # one endpoint at a time (so a hanging endpoint holds that many threads, not all of them).
     worker_concurrency: int = Field(4, ge=1, le=64)
+    webhook_concurrency: int = Field(16, ge=1, le=256)
+    webhook_endpoint_concurrency: int = Field(2, ge=1, le=64)
     job_visibility_timeout_seconds: int = Field(30, ge=1, le=86_400)
     job_dead_alert_threshold: int = Field(10, ge=0, le=1_000_000)
     job_retention_days: int = Field(7, ge=1, le=3650)

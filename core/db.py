@@ -31,6 +31,16 @@ from core.config import PROJECT_ROOT, Settings
 log = logging.getLogger(__name__)
 
 
+# A peer that vanished (a dropped network path) is noticed in seconds, not the kernel's 15 minutes.
+_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,
+}
+
+
 def create_db_engine(settings: Settings, *, deadline: float | None = None) -> Engine:
     """The engine; with `deadline` (seconds), no connection stays lent longer (see `Deadlines`)."""
     engine = create_engine(
@@ -45,12 +55,7 @@ def create_db_engine(settings: Settings, *, deadline: float | None = None) -> En
             # Names our connections in pg_stat_activity; `?application_name=` in the URL overrides it.
             "application_name": make_url(settings.database_url).query.get("application_name", "switchboard"),
             "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
-            # A peer that vanished (a dropped network path) is noticed in seconds, not the kernel's 15 minutes.
-            "keepalives": 1,
-            "keepalives_idle": 10,
-            "keepalives_interval": 5,
-            "keepalives_count": 3,
-            "tcp_user_timeout": 15_000,
+            **_KEEPALIVES,
         },
     )
     if deadline is not None:
@@ -189,6 +194,12 @@ class Database:
         except CommandError:
             return False
         return True
+
+    def connect_unpooled(self) -> Any:
+        """A DB-API connection of its own, outside the pool and its deadlines: for a session that waits
+        on purpose, such as LISTEN. The caller closes it."""
+        cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+        return self.engine.dialect.connect(*cargs, **{"connect_timeout": 5, **_KEEPALIVES, **cparams})
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,9 +1,11 @@
 """Durable background jobs: a row written in the same transaction as the change that caused it.
 
 A rolled-back request therefore enqueues nothing, and a committed one never loses its job. Workers
-claim due rows with FOR UPDATE SKIP LOCKED, so any number of them can run side by side. A worker beats
-its running jobs' `locked_at` while it lives; a job whose worker died (no beat for the visibility timeout)
-is claimed again. Delivery is at least once.
+claim due rows of one kind at a time, in turns (a transaction-scoped advisory lock per kind), so any
+number of them can run side by side and a job's concurrency key (a webhook endpoint, say) never has more
+running jobs than its kind allows. Enqueueing notifies idle workers at commit (LISTEN/NOTIFY); they also
+poll. A worker beats its running jobs' `locked_at` while it lives; a job whose worker died (no beat for
+the visibility timeout) is claimed again. Delivery is at least once.
 
 A failed job is retried with capped exponential backoff until its retry window closes (`retry_until`:
 a day for mail, so a relay's outage of hours loses nothing) or it has used `max_attempts`. Then it is dead,
@@ -18,7 +20,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, Index, Integer, String, Text, delete, func, or_, select, update
+from sqlalchemy import JSON, DateTime, Enum, Index, Integer, String, Text, delete, func, select, text, update
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
 from core.errors import ApiError, NotFound
@@ -27,6 +29,8 @@ from models.base import Base, utcnow
 
 MAX_ERROR_CHARS = 2000
 RETRY_FOR = timedelta(hours=1)  # a job's retry window, unless its kind asks for another
+CHANNEL = "switchboard_jobs"  # NOTIFY'd with the job's kind when a job is enqueued
+_CLAIM_LOCKS = 0x4A6F  # "Jo": the advisory-lock namespace in which each kind's claims take turns
 
 
 class JobStateConflict(ApiError):
@@ -42,10 +46,17 @@ class JobStatus(enum.StrEnum):
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_run_at", "status", "run_at"),)
+    __table_args__ = (
+        # Small partial indexes for the hot paths, so their cost stays flat however many finished jobs are kept.
+        Index("ix_jobs_due", "kind", "run_at", postgresql_where=text("status = 'queued'")),
+        Index("ix_jobs_running", "kind", "concurrency_key", postgresql_where=text("status = 'running'")),
+        Index("ix_jobs_status_created_at_id", "status", "created_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(String(64))
+    # Jobs sharing a key (a webhook endpoint's) run at most `per_key` at a time (see `claim`); None: no limit.
+    concurrency_key: Mapped[str | None] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[JobStatus] = mapped_column(
         Enum(JobStatus, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
@@ -70,19 +81,23 @@ class Job(Base):
         *,
         max_attempts: int = 5,
         retry_for: timedelta = RETRY_FOR,
+        concurrency_key: str | None = None,
     ) -> Job:
-        """Adds the job to `session`: it is committed, or rolled back, with the caller's change. It is retried
-        for `retry_for` after now, at most `max_attempts` times in all."""
+        """Adds the job to `session`: it is committed, or rolled back, with the caller's change, and idle
+        workers are woken at that commit. It is retried for `retry_for` after now, at most `max_attempts`
+        times in all."""
         now = utcnow()
         job = cls(
             kind=kind,
             payload=payload,
+            concurrency_key=concurrency_key,
             max_attempts=max_attempts,
             status=JobStatus.QUEUED,
             run_at=now,
             retry_until=now + retry_for,
         )
         session.add(job)
+        session.execute(select(func.pg_notify(CHANNEL, kind)))  # delivered at commit, dropped on rollback
         return job
 
     @classmethod
@@ -108,14 +123,74 @@ class Job(Base):
         }
 
     @classmethod
-    def claim(cls, session: Session, *, worker: str, limit: int, visibility_timeout: timedelta) -> list[Job]:
-        """Marks up to `limit` due jobs as running by `worker` and returns them (commit to hand them over)."""
+    def claim(
+        cls,
+        session: Session,
+        *,
+        kind: str,
+        worker: str,
+        limit: int,
+        visibility_timeout: timedelta,
+        per_key: int | None = None,
+    ) -> list[Job]:
+        """Marks up to `limit` due jobs of `kind` as running by `worker` and returns them (commit to hand them
+        over), oldest due first, passing over jobs whose concurrency key already has `per_key` running.
+
+        Claims of a kind take turns (the lock lasts until the caller's commit, a few milliseconds), so the
+        running counts they read are exact. The ids are chosen first and updated by id, so a claim can never
+        take more than `limit` jobs (an `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`
+        may: PostgreSQL is free to run such a subquery more than once)."""
+        session.execute(select(func.pg_advisory_xact_lock(_CLAIM_LOCKS, func.hashtext(kind))))
         now = utcnow()
-        abandoned = (cls.status == JobStatus.RUNNING) & (cls.locked_at < now - visibility_timeout)
-        # An abandoned job out of attempts or time (its handler may be what kills workers) is dead.
+        cls._release_abandoned(session, kind=kind, now=now, visibility_timeout=visibility_timeout)
+        running: dict[str, int] = {}
+        if per_key is not None:
+            running = dict(
+                session.execute(  # type: ignore[arg-type]
+                    select(cls.concurrency_key, func.count())
+                    .where(cls.kind == kind, cls.status == JobStatus.RUNNING, cls.concurrency_key.is_not(None))
+                    .group_by(cls.concurrency_key)
+                ).all()
+            )
+        chosen: list[uuid.UUID] = []
+        while len(chosen) < limit:  # each round takes at least one job, or finds none left
+            full = [key for key, count in running.items() if per_key is not None and count >= per_key]
+            candidates = session.execute(
+                select(cls.id, cls.concurrency_key)
+                .where(cls.kind == kind, cls.status == JobStatus.QUEUED, cls.run_at <= now, cls.id.not_in(chosen))
+                .where(cls.concurrency_key.is_(None) | cls.concurrency_key.not_in(full))
+                .order_by(cls.run_at)
+                .limit(limit - len(chosen))
+                .with_for_update(skip_locked=True)  # a row an operator is changing is left for the next turn
+            ).all()
+            if not candidates:
+                break
+            for job_id, key in candidates:
+                if key is not None and per_key is not None:
+                    if running.get(key, 0) >= per_key:
+                        continue
+                    running[key] = running.get(key, 0) + 1
+                chosen.append(job_id)
+        if not chosen:
+            return []
+        claimed = session.scalars(
+            update(cls)
+            .where(cls.id.in_(chosen))
+            .values(status=JobStatus.RUNNING, locked_at=now, locked_by=worker, attempts=cls.attempts + 1)
+            .returning(cls),
+            execution_options={"synchronize_session": False},
+        )
+        return list(claimed)
+
+    @classmethod
+    def _release_abandoned(cls, session: Session, *, kind: str, now: datetime, visibility_timeout: timedelta) -> None:
+        """Jobs of `kind` whose worker stopped beating are due again; those out of attempts or time (their
+        handler may be what kills workers) are dead."""
+        abandoned = (cls.kind == kind) & (cls.status == JobStatus.RUNNING) & (cls.locked_at < now - visibility_timeout)
+        spent = (cls.attempts >= cls.max_attempts) | (cls.retry_until <= now)
         session.execute(
             update(cls)
-            .where(abandoned, (cls.attempts >= cls.max_attempts) | (cls.retry_until <= now))
+            .where(abandoned, spent)
             .values(
                 status=JobStatus.DEAD,
                 finished_at=now,
@@ -124,26 +199,25 @@ class Job(Base):
                 last_error="abandoned: its worker stopped answering on every attempt",
             )
         )
-        due = (
-            select(cls.id)
-            .where(
-                or_(
-                    (cls.status == JobStatus.QUEUED) & (cls.run_at <= now),
-                    abandoned & (cls.attempts < cls.max_attempts) & (cls.retry_until > now),
-                )
-            )
-            .order_by(cls.run_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+        session.execute(
+            update(cls).where(abandoned, ~spent).values(status=JobStatus.QUEUED, run_at=now, locked_by=None)
         )
-        claimed = session.scalars(
+
+    @classmethod
+    def postpone(cls, session: Session, *, kind: str, concurrency_key: str, until: datetime) -> int:
+        """Makes the queued jobs of `kind` and `concurrency_key` due no sooner than `until` (a paused webhook
+        endpoint's, say), so they hold no worker while they could only fail; returns how many."""
+        postponed = session.execute(
             update(cls)
-            .where(cls.id.in_(due.scalar_subquery()))
-            .values(status=JobStatus.RUNNING, locked_at=now, locked_by=worker, attempts=cls.attempts + 1)
-            .returning(cls),
-            execution_options={"synchronize_session": False},
+            .where(
+                cls.kind == kind,
+                cls.status == JobStatus.QUEUED,
+                cls.concurrency_key == concurrency_key,
+                cls.run_at < until,
+            )
+            .values(run_at=until)
         )
-        return list(claimed)
+        return int(postponed.rowcount)  # type: ignore[attr-defined]
 
     @classmethod
     def beat(cls, session: Session, *, worker: str) -> None:
@@ -180,7 +254,11 @@ class Job(Base):
         """Deletes finished jobs of `status` that finished longer ago than `older_than`; returns how many."""
         if status not in (JobStatus.SUCCEEDED, JobStatus.DEAD):
             raise JobStateConflict("Only succeeded or dead jobs can be cleaned up")
-        deleted = session.execute(delete(cls).where(cls.status == status, cls.finished_at < utcnow() - older_than))
+        cutoff = utcnow() - older_than
+        # A job finishes after it is created, so created_at bounds the index range (status, created_at, id).
+        deleted = session.execute(
+            delete(cls).where(cls.status == status, cls.created_at < cutoff, cls.finished_at < cutoff)
+        )
         return int(deleted.rowcount)  # type: ignore[attr-defined]
 
     def retry(self) -> None:
@@ -200,6 +278,11 @@ class Job(Base):
     def succeed(self) -> None:
         self.status, self.finished_at, self.locked_at, self.locked_by = JobStatus.SUCCEEDED, utcnow(), None, None
         self.payload = {}  # payloads may carry one-time tokens: keep them no longer than needed
+
+    def defer(self, until: datetime) -> None:
+        """Queued again for `until`, and the attempt it was claimed for is not counted: it was not tried."""
+        self.status, self.run_at, self.locked_at, self.locked_by = JobStatus.QUEUED, until, None, None
+        self.attempts = max(self.attempts - 1, 0)
 
     def fail(self, error: str, *, backoff_base: timedelta, backoff_cap: timedelta) -> None:
         """Schedules a retry with capped exponential backoff and jitter, or, when the retry would fall after

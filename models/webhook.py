@@ -20,6 +20,11 @@ from models.base import Base, utcnow
 EVENTS = ("call.completed", "voicemail.received", "business.updated")
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks form: whsec_ and base64 of the key
 DISABLE_AFTER = timedelta(days=1)  # an endpoint failing this long without a success is disabled
+# The circuit breaker: after this many failures in a row an endpoint is paused, first for PAUSE_BASE, then
+# twice as long at each further failure up to PAUSE_CAP; the deliveries due meanwhile wait without trying.
+PAUSE_AFTER_FAILURES = 5
+PAUSE_BASE = timedelta(seconds=30)
+PAUSE_CAP = timedelta(minutes=30)
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -43,6 +48,8 @@ class WebhookEndpoint(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     secret_ciphertext: Mapped[str] = mapped_column(Text)  # encrypted: it signs, so it must be read back
     failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    paused_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=func.now())
@@ -60,6 +67,7 @@ class WebhookEndpoint(Base):
             events=sorted(set(fields["events"])),
             enabled=fields.get("enabled", True),
             secret_ciphertext=cipher.encrypt(secret),
+            consecutive_failures=0,
             created_at=utcnow(),
         )
         session.add(endpoint)
@@ -75,18 +83,33 @@ class WebhookEndpoint(Base):
             self.enabled = fields["enabled"]
             if self.enabled:  # switched back on: its failures start counting again
                 self.failing_since, self.disabled_reason = None, None
+                self.consecutive_failures, self.paused_until = 0, None
 
     def rotate(self, cipher: Cipher) -> str:
         secret = new_secret()
         self.secret_ciphertext = cipher.encrypt(secret)
         return secret
 
+    @property
+    def concurrency_key(self) -> str:
+        """Its deliveries' key: the worker runs at most a few of them at a time (services/webhooks.py)."""
+        return f"webhook_endpoint:{self.id}"
+
+    def pause_ends(self, now: datetime) -> datetime | None:
+        """When its pause ends, if it is paused at `now`."""
+        return self.paused_until if self.paused_until is not None and self.paused_until > now else None
+
     def succeeded(self) -> None:
-        self.failing_since = None
+        self.failing_since, self.consecutive_failures, self.paused_until = None, 0, None
 
     def failed(self, now: datetime) -> bool:
-        """Notes a failed attempt; True when the endpoint has failed long enough to be disabled (and is now)."""
+        """Notes a failed attempt, pausing the endpoint after several in a row (see PAUSE_AFTER_FAILURES);
+        True when it has failed long enough to be disabled (and is now)."""
         self.failing_since = self.failing_since or now
+        self.consecutive_failures += 1
+        beyond = self.consecutive_failures - PAUSE_AFTER_FAILURES
+        if beyond >= 0:
+            self.paused_until = now + min(PAUSE_CAP, PAUSE_BASE * 2 ** min(beyond, 16))
         if self.enabled and now - self.failing_since >= DISABLE_AFTER:
             self.enabled = False
             self.disabled_reason = f"Every delivery failed since {self.failing_since.isoformat(timespec='seconds')}"

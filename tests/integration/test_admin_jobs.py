@@ -26,7 +26,15 @@ def staff_headers(client: TestClient, db: Session, *, staff: bool = True) -> dic
 
 def add_job(db: Session, status: JobStatus, *, kind: str = "send_email", finished_days_ago: int | None = None) -> Job:
     finished = utcnow() - timedelta(days=finished_days_ago) if finished_days_ago is not None else None
-    job = Job(kind=kind, payload={"token": "secret-in-payload"}, status=status, run_at=utcnow(), finished_at=finished)
+    created = (finished or utcnow()) - timedelta(minutes=1)  # a job finishes after it was created
+    job = Job(
+        kind=kind,
+        payload={"token": "secret-in-payload"},
+        status=status,
+        run_at=created,
+        created_at=created,
+        finished_at=finished,
+    )
     db.add(job)
     db.commit()
     return job

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from connexion import FlaskApp
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from models import Job, JobStatus
-from services.jobs import Worker
+from services.jobs import Postpone, Queue, Worker
 from tests.conftest import database_of
 
 
@@ -174,27 +174,177 @@ def test_a_live_worker_beats_its_claim_so_a_slow_job_is_not_taken_over(app: Flas
     assert job.attempts == 1  # without the beats, even its own worker takes it over, again and again
 
 
-def test_a_job_of_an_unknown_kind_fails_instead_of_vanishing(app: FlaskApp, db: Session) -> None:
-    job = enqueue(db, kind="nobody_handles_this")
+def test_a_job_of_a_kind_the_worker_does_not_run_waits_for_one_that_does(app: FlaskApp, db: Session) -> None:
+    """During a deploy, a new release may queue a kind the old workers do not know: they leave it alone
+    (no attempt is used up), and a new worker runs it."""
+    job = enqueue(db, kind="newer_kind")
 
-    make_worker(app).run_until_idle()
+    assert make_worker(app, record=Recorder()).run_until_idle() == 0
+    db.refresh(job)
+    assert (job.status, job.attempts, job.last_error) == (JobStatus.QUEUED, 0, None)
+
+    newer = Recorder()
+    assert make_worker(app, newer_kind=newer).run_until_idle() == 1
+    assert newer.payloads == [{"n": 1}]
+
+
+def claim_concurrently(app: FlaskApp, *, claimants: int, limit: int, per_key: int | None = None) -> list[list[Job]]:
+    """Every claimant claims at once, in its own thread and transaction, until one finds nothing."""
+    database = database_of(app)
+    claims: list[list[Job]] = []
+    start = threading.Barrier(claimants)
+
+    def claimant(name: str) -> None:
+        start.wait()
+        while True:
+            with database.sessions.begin() as session:
+                claimed = Job.claim(
+                    session,
+                    kind="record",
+                    worker=name,
+                    limit=limit,
+                    per_key=per_key,
+                    visibility_timeout=timedelta(minutes=5),
+                )
+                session.expunge_all()
+            claims.append(claimed)
+            if not claimed:
+                return
+
+    threads = [threading.Thread(target=claimant, args=(f"w{n}",)) for n in range(claimants)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return claims
+
+
+def test_concurrent_claims_never_take_more_than_their_limit_nor_the_same_job(app: FlaskApp, db: Session) -> None:
+    for n in range(300):
+        Job.enqueue(db, "record", {"n": n})
+    db.commit()
+    db.close()
+
+    claims = claim_concurrently(app, claimants=12, limit=3)
+
+    assert max(len(claimed) for claimed in claims) == 3
+    ids = [job.id for claimed in claims for job in claimed]
+    assert len(ids) == len(set(ids)) == 300
+    running = db.scalars(select(Job.locked_by).where(Job.status == JobStatus.RUNNING)).all()
+    assert len(running) == 300  # every row a claim marked was handed to its claimant, and no other
+
+
+def test_jobs_sharing_a_concurrency_key_run_at_most_per_key_at_once_however_many_workers_claim(
+    app: FlaskApp, db: Session
+) -> None:
+    for n in range(40):
+        Job.enqueue(db, "record", {"n": n}, concurrency_key=f"endpoint-{n % 4}")
+    Job.enqueue(db, "record", {"n": "keyless"})
+    db.commit()
+    db.close()
+
+    claims = claim_concurrently(app, claimants=8, limit=5, per_key=2)
+
+    keys = [job.concurrency_key for claimed in claims for job in claimed]
+    assert sorted(keys, key=str) == sorted([f"endpoint-{n}" for n in range(4)] * 2 + [None], key=str)
+
+
+def test_a_key_at_its_limit_does_not_keep_other_jobs_waiting(app: FlaskApp, db: Session) -> None:
+    for n in range(50):  # a noisy endpoint's backlog, due first
+        Job.enqueue(db, "record", {"n": n}, concurrency_key="noisy")
+    quiet = Job.enqueue(db, "record", {"n": "quiet"}, concurrency_key="quiet")
+    db.commit()
+    worker = Worker(database_of(app), {"record": Queue(Recorder(), concurrency=4, per_key=1)})
+
+    first = worker.claim(4)
+    assert [job.concurrency_key for job in first] == ["noisy", "quiet"]
+    assert worker.claim(4) == []  # the noisy key's one slot is taken, the quiet job is running
+    assert quiet.id in {job.id for job in first}
+
+
+def test_a_postponed_job_waits_without_using_an_attempt(app: FlaskApp, db: Session) -> None:
+    job = enqueue(db)
+    until = datetime.now(UTC) + timedelta(minutes=3)
+
+    def paused(payload: Mapping[str, Any]) -> None:
+        raise Postpone(until)
+
+    assert make_worker(app, record=paused).run_until_idle() == 1
 
     db.refresh(job)
-    assert job.status == JobStatus.QUEUED
-    assert job.last_error == "LookupError: no handler for job kind 'nobody_handles_this'"
+    assert (job.status, job.attempts, job.run_at, job.locked_by) == (JobStatus.QUEUED, 0, until, None)
 
 
-def test_two_workers_never_claim_the_same_job(app: FlaskApp, db: Session) -> None:
-    for n in range(4):
-        enqueue(db, n=n)
-    database = database_of(app)
+def test_postponing_a_key_moves_only_its_queued_jobs(app: FlaskApp, db: Session) -> None:
+    paused = [Job.enqueue(db, "record", {"n": n}, concurrency_key="paused") for n in range(3)]
+    other = Job.enqueue(db, "record", {"n": "other"}, concurrency_key="other")
+    later = datetime.now(UTC) + timedelta(hours=2)
+    paused[0].run_at = later + timedelta(hours=1)  # already due after the pause: left as it is
+    db.commit()
+    until = datetime.now(UTC) + timedelta(minutes=5)
 
-    with database.sessions.begin() as first, database.sessions.begin() as second:
-        mine = Job.claim(first, worker="a", limit=2, visibility_timeout=timedelta(minutes=5))
-        theirs = Job.claim(second, worker="b", limit=10, visibility_timeout=timedelta(minutes=5))
-        assert len(mine) == 2
-        assert len(theirs) == 2
-        assert not {j.id for j in mine} & {j.id for j in theirs}
+    assert Job.postpone(db, kind="record", concurrency_key="paused", until=until) == 2
+    db.commit()
+
+    for job in [*paused, other]:
+        db.refresh(job)
+    assert [job.run_at for job in paused] == [later + timedelta(hours=1), until, until]
+    assert other.run_at < until
+
+
+def run_in_background(worker: Worker) -> threading.Thread:
+    runner = threading.Thread(target=worker.run)
+    runner.start()
+    return runner
+
+
+def wait_until(condition: Callable[[], bool], *, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not within the deadline"
+        time.sleep(0.02)
+
+
+def test_an_enqueue_wakes_an_idle_worker_at_commit_without_waiting_for_the_poll(app: FlaskApp, db: Session) -> None:
+    record = Recorder()
+    worker = Worker(database_of(app), {"record": record}, poll_interval=60)  # polling would take a minute
+    runner = run_in_background(worker)
+    try:
+        time.sleep(0.5)  # idle, listening
+        Job.enqueue(db, "record", {"n": "rolled back"})
+        db.rollback()  # a rolled-back enqueue wakes nobody and runs nothing
+        enqueue(db, n="woken")
+        wait_until(lambda: len(record.payloads) == 1, seconds=10)
+        assert record.payloads == [{"n": "woken"}]
+    finally:
+        worker.stop()
+        runner.join(timeout=10)
+
+
+def test_a_slow_kind_does_not_hold_the_threads_of_another(app: FlaskApp, db: Session) -> None:
+    release = threading.Event()
+    mail = Recorder()
+
+    def hanging(payload: Mapping[str, Any]) -> None:
+        release.wait(30)
+
+    for n in range(10):
+        Job.enqueue(db, "webhook", {"n": n})
+    db.commit()
+    worker = Worker(
+        database_of(app),
+        {"webhook": Queue(hanging, concurrency=2), "record": Queue(mail, concurrency=1)},
+        poll_interval=60,
+    )
+    runner = run_in_background(worker)
+    try:
+        wait_until(lambda: db.scalar(select(func.count()).where(Job.status == JobStatus.RUNNING)) == 2, seconds=10)
+        enqueue(db, n="reset your password")
+        wait_until(lambda: mail.payloads == [{"n": "reset your password"}], seconds=10)
+    finally:
+        release.set()
+        worker.stop()
+        runner.join(timeout=30)
 
 
 def test_a_job_whose_worker_died_is_claimed_again_after_the_visibility_timeout(app: FlaskApp, db: Session) -> None:
@@ -243,7 +393,7 @@ def test_a_request_enqueues_its_job_only_if_its_change_is_committed(
 def test_a_job_that_keeps_killing_its_workers_ends_dead_with_its_payload(app: FlaskApp, db: Session) -> None:
     job = enqueue(db, token="one-time-secret")
     for _ in range(job.max_attempts):
-        assert make_worker(app).claim(1)  # each claimant dies without reporting
+        assert make_worker(app, record=Recorder()).claim(1)  # each claimant dies without reporting
         db.execute(Job.__table__.update().values(locked_at=datetime.now(UTC) - timedelta(minutes=6)))
         db.commit()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpcore2
 import httpx2
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind
@@ -22,6 +23,14 @@ CONNECT_RETRIES = 1
 
 
 class _TracedTransport(httpx2.HTTPTransport):
+    def __init__(self, *, network_backend: httpcore2.NetworkBackend | None = None) -> None:
+        ssl_context = httpx2.create_ssl_context()
+        super().__init__(verify=ssl_context, retries=CONNECT_RETRIES)
+        if network_backend is not None:  # HTTPTransport takes none: the same pool, connecting through it
+            self._pool = httpcore2.ConnectionPool(
+                ssl_context=ssl_context, retries=CONNECT_RETRIES, network_backend=network_backend
+            )
+
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         with tracer.start_as_current_span(request.method, kind=SpanKind.CLIENT) as span:
             span.set_attributes({"http.request.method": request.method, "server.address": request.url.host})
@@ -33,8 +42,16 @@ class _TracedTransport(httpx2.HTTPTransport):
 
 def client_options(timeout: float) -> dict[str, Any]:
     """Keyword arguments for httpx2.Client and its subclasses (authlib's OAuth2Client)."""
-    return {"timeout": httpx2.Timeout(timeout), "transport": _TracedTransport(retries=CONNECT_RETRIES)}
+    return {"timeout": httpx2.Timeout(timeout), "transport": _TracedTransport()}
 
 
 def client(timeout: float) -> httpx2.Client:
     return httpx2.Client(**client_options(timeout))
+
+
+def pinned_client(timeout: float, network_backend: httpcore2.NetworkBackend) -> httpx2.Client:
+    """A client whose connections go where `network_backend` decides (URL, Host, TLS SNI and certificate
+    checks stay on the URL's host), and which takes no proxy from the environment."""
+    return httpx2.Client(
+        timeout=httpx2.Timeout(timeout), transport=_TracedTransport(network_backend=network_backend), trust_env=False
+    )

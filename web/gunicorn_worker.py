@@ -142,6 +142,9 @@ class Worker(UvicornWorker):
         **UvicornWorker.CONFIG_KWARGS,
         "server_header": False,
         "http": BoundedHttpToolsProtocol,
+        # The app alone decides the client address, from TRUSTED_PROXIES (web.middleware.client_address);
+        # uvicorn's rewrite would trust X-Forwarded-For from any loopback peer (FORWARDED_ALLOW_IPS) first.
+        "proxy_headers": False,
     }
 
     async def _serve(self) -> None:  # UvicornWorker's, with the draining server

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from models import WebhookEndpoint
+from models.base import utcnow
 from schemas.pagination import page_schema
 
 
@@ -16,8 +17,13 @@ class WebhookEndpointSchema(Schema):
     events = fields.List(fields.String())
     enabled = fields.Boolean()
     disabled_reason = fields.String(data_key="disabledReason", allow_none=True)
+    paused_until = fields.Method("_paused_until", data_key="pausedUntil")
     created_at = fields.AwareDateTime(data_key="createdAt", format="iso")
     updated_at = fields.AwareDateTime(data_key="updatedAt", format="iso")
+
+    def _paused_until(self, endpoint: WebhookEndpoint) -> str | None:
+        ends = endpoint.pause_ends(utcnow())  # a pause that has ended is not shown
+        return ends.isoformat() if ends is not None else None
 
 
 class WebhookDeliverySchema(Schema):

@@ -24,6 +24,7 @@ from core.tenancy import Caller
 from models import Job, Membership, Role, User, WebhookDelivery, WebhookEndpoint
 from models.base import utcnow
 from services import audit
+from services.jobs import Postpone
 from services.mail import queue_email
 
 DELIVER_WEBHOOK = "deliver_webhook"
@@ -86,12 +87,19 @@ def emit(session: Session, business_id: uuid.UUID, event: str, data: Mapping[str
         )
         session.add(delivery)
         Job.enqueue(
-            session, DELIVER_WEBHOOK, {"deliveryId": str(delivery.id)}, max_attempts=MAX_ATTEMPTS, retry_for=RETRY_FOR
+            session,
+            DELIVER_WEBHOOK,
+            {"deliveryId": str(delivery.id)},
+            max_attempts=MAX_ATTEMPTS,
+            retry_for=RETRY_FOR,
+            concurrency_key=endpoint.concurrency_key,
         )
 
 
 class Deliverer:
-    """The `deliver_webhook` job. No database connection is held while the endpoint is called."""
+    """The `deliver_webhook` job. No database connection is held while the endpoint is called. The worker
+    runs a few at most per endpoint (its concurrency key); an endpoint that keeps failing is paused (its
+    circuit opens, models/webhook.py), and its deliveries wait until then without holding a thread."""
 
     def __init__(self, database: Database, cipher: Callable[[], Cipher], *, allow_local: bool, timeout: float) -> None:
         self.database = database
@@ -108,6 +116,8 @@ class Deliverer:
             endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
             if endpoint is None or not endpoint.enabled:
                 return self._give_up(delivery_id, "the endpoint is disabled")
+            if (pause_ends := endpoint.pause_ends(utcnow())) is not None:
+                raise Postpone(pause_ends)  # its circuit is open: wait, without using an attempt
             url, secret, event_id = endpoint.url, self.cipher().decrypt(endpoint.secret_ciphertext), delivery.event_id
             body = json.dumps(delivery.payload, separators=(",", ":"))
         sent_at = utcnow()
@@ -145,6 +155,8 @@ class Deliverer:
                 delivery.give_up(f"the endpoint was disabled: {endpoint.disabled_reason}")
                 _tell_owners(session, endpoint)
                 return
+            if endpoint is not None and (pause_ends := endpoint.pause_ends(now)) is not None:
+                Job.postpone(session, kind=DELIVER_WEBHOOK, concurrency_key=endpoint.concurrency_key, until=pause_ends)
         raise DeliveryFailed(answer.error or f"the endpoint answered {answer.status_code}")
 
 

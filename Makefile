@@ -11,7 +11,7 @@ DB := $(EMBEDDED_DB) run --
 RELEASE := $(BIN)/alembic upgrade head && $(BIN)/python -m cli.catalog
 
 .DEFAULT_GOAL := help
-.PHONY: help install run dev worker create-staff migrate migration load-catalog psql test lint fmt typecheck spec-check docs pytest fuzz e2e sdk bench clean
+.PHONY: help install run replicas dev worker create-staff migrate migration load-catalog psql test lint fmt typecheck spec-check docs pytest fuzz e2e sdk bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ install: $(INSTALLED) ## Create .venv with every dependency (the embedded Postgr
 run: $(INSTALLED) ## The whole system: embedded PostgreSQL, migrations, catalog, web on PORT (3001) and worker
 	@$(MAKE) -s --no-print-directory docs || echo "$(DOCS_MISSING)" >&2
 	@PATH="$(CURDIR)/$(BIN):$$PATH" $(EMBEDDED_DB) run --lock -- bash -c '$(RELEASE) && exec honcho start'
+
+replicas: $(INSTALLED) ## Like run, with REPLICAS (2) web servers and workers on one Redis, behind HAProxy on PORT
+	@scripts/replicas $(REPLICAS)
 
 dev: $(INSTALLED) ## Like run, but only the web server: one process, reloading on code changes
 	@$(MAKE) -s --no-print-directory docs || echo "$(DOCS_MISSING)" >&2

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -68,15 +68,20 @@ class Cipher:
 
 
 def _development_key(path: Path) -> str:
-    """The development key in VAR_DIR, made on first use. Racing processes agree: the first link wins."""
+    return development_secret(path, lambda: Fernet.generate_key().decode("ascii"))
+
+
+def development_secret(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in `path` (VAR_DIR), made by `make` on first use. Racing processes (several web
+    servers and workers starting at once) agree: the first link wins, and no one reads a half-written file."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         draft = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as file:
-            file.write(Fernet.generate_key().decode("ascii"))
+            file.write(make())
         try:
-            os.link(draft, path)  # atomic, and never replaces a key another process wrote first
+            os.link(draft, path)  # atomic, and never replaces a secret another process wrote first
         except FileExistsError:
             pass
         finally:

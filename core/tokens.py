@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import time
 import uuid
@@ -19,6 +18,7 @@ from joserfc.jwk import ECKey, KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from core.config import Settings
+from core.crypto import development_secret
 
 ALGORITHM = "ES256"  # pinned: tokens naming another alg (none, HS256, ...) are refused
 
@@ -37,16 +37,12 @@ def load_key_set(settings: Settings) -> KeySet:
     generated once and kept in VAR_DIR so tokens survive restarts."""
     if settings.jwt_private_keys:
         return KeySet.import_key_set(json.loads(settings.jwt_private_keys))
-    dev_key_file = settings.var_dir / "jwt-signing-keys.json"
-    if dev_key_file.exists():
-        return KeySet.import_key_set(json.loads(dev_key_file.read_text()))
-    key = ECKey.generate_key("P-256", parameters={"kid": f"dev-{uuid.uuid4().hex[:8]}"}, private=True)
-    key_set = KeySet([key])
-    dev_key_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(dev_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as file:
-        json.dump(key_set.as_dict(private=True), file)
-    return key_set
+
+    def generate() -> str:
+        key = ECKey.generate_key("P-256", parameters={"kid": f"dev-{uuid.uuid4().hex[:8]}"}, private=True)
+        return json.dumps(KeySet([key]).as_dict(private=True))
+
+    return KeySet.import_key_set(json.loads(development_secret(settings.var_dir / "jwt-signing-keys.json", generate)))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from core.config import Settings, describe_errors
 from core.crypto import CannotDecrypt, Cipher
+from core.tokens import load_key_set
 
 SECRET = "ya29.a-token-nobody-may-read"
 
@@ -140,3 +141,29 @@ def test_production_with_google_refuses_to_start_without_encryption_keys_or_its_
 def test_the_frontend_url_counts_as_configured_only_when_set() -> None:
     assert Settings().frontend_url_configured is False
     assert Settings(frontend_url="https://app.example.com").frontend_url_configured is True
+
+
+def test_racing_processes_agree_on_one_development_signing_key(tmp_path: Path) -> None:
+    """Several web servers and workers starting at once on a fresh VAR_DIR (make replicas) read one key."""
+    settings = Settings(app_env="development", var_dir=tmp_path / "var")
+    kids: list[str] = []
+    errors: list[Exception] = []
+    start = threading.Barrier(8)
+
+    def load() -> None:
+        start.wait()
+        try:
+            kids.extend(key.kid or "" for key in load_key_set(settings).keys)
+        except Exception as error:  # a loser of the race used to get FileExistsError or a half-written file
+            errors.append(error)
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert len(kids) == 8
+    assert len(set(kids)) == 1
+    assert (tmp_path / "var" / "jwt-signing-keys.json").stat().st_mode & 0o777 == 0o600

@@ -71,11 +71,18 @@ def client_address(
 
 class RequestIdMiddleware:
     """Keeps the caller's X-Request-ID if it is sane, else makes one; echoes it and exposes it (and the
-    caller's address, see client_address) to logs, the audit log and the rate limits."""
+    caller's address, see client_address) to logs, the audit log and the rate limits. A trusted proxy's
+    X-Forwarded-Proto sets the request's scheme (uvicorn's own proxy-header rewrite is off)."""
 
     def __init__(self, app: ASGIApp, *, trusted_proxies: Sequence[str] = ()) -> None:
         self.app = app
         self.trusted_proxies = [ip_network(proxy, strict=False) for proxy in trusted_proxies]
+
+    def _is_trusted(self, peer: str | None) -> bool:
+        try:
+            return peer is not None and any(ip_address(peer) in network for network in self.trusted_proxies)
+        except ValueError:
+            return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,6 +101,9 @@ class RequestIdMiddleware:
         peer = client[0] if client else None
         forwarded_for = headers.get("x-forwarded-for") if self.trusted_proxies else None
         ip_token = client_ip_var.set(client_address(peer, forwarded_for, self.trusted_proxies))
+        proto = headers.get("x-forwarded-proto", "").strip().lower()
+        if proto in ("http", "https") and self._is_trusted(peer):  # a proxy that ended TLS: the served spec's URL
+            scope = {**scope, "scheme": proto}
         try:
             await self.app(scope, receive, send_with_id)
         finally:

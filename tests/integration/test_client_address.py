@@ -33,12 +33,20 @@ def sign_in(base: str, *, forwarded_for: str, request_id: str) -> int:
         return error.code
 
 
-def sign_in_three_times(database_url: str, log: Path, *, trusted_proxies: str) -> list[int]:
+def served_scheme(base: str) -> str:
+    """The scheme the served spec offers for the API, asked for as if through a proxy that ended TLS."""
+    request = urllib.request.Request(f"{base}/api/v1/openapi.json", headers={"X-Forwarded-Proto": "https"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return str(json.load(response)["servers"][0]["variables"]["scheme"]["default"])
+
+
+def sign_in_three_times(database_url: str, log: Path, *, trusted_proxies: str) -> tuple[list[int], str]:
     """Three refused sign-ins from 127.0.0.1, each naming another client in X-Forwarded-For, on a server
-    whose sign-in budget is two a minute."""
+    whose sign-in budget is two a minute; and the served spec's URL asked for with X-Forwarded-Proto."""
     settings = {"TRUSTED_PROXIES": trusted_proxies, "RATE_LIMIT_SENSITIVE": "2/minute"}
     with gunicorn(database_url, log, **settings) as (_, base):
-        return [sign_in(base, forwarded_for=f"203.0.113.{n}", request_id=f"spoofed-{n}") for n in (7, 8, 9)]
+        statuses = [sign_in(base, forwarded_for=f"203.0.113.{n}", request_id=f"spoofed-{n}") for n in (7, 8, 9)]
+        return statuses, served_scheme(base)
 
 
 def recorded_addresses(db: Session) -> list[tuple[str | None, str | None]]:
@@ -52,10 +60,11 @@ def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(
 ) -> None:
     monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)  # gunicorn's own default, as users have it
 
-    statuses = sign_in_three_times(database_url, tmp_path / "server.log", trusted_proxies="")
+    statuses, scheme = sign_in_three_times(database_url, tmp_path / "server.log", trusted_proxies="")
 
     assert recorded_addresses(db) == [("spoofed-7", "127.0.0.1"), ("spoofed-8", "127.0.0.1")]
     assert statuses == [401, 401, 429]  # one budget, the peer's: a new header does not buy a new one
+    assert scheme == "http"
 
 
 def test_a_trusted_proxy_names_the_client(
@@ -63,7 +72,8 @@ def test_a_trusted_proxy_names_the_client(
 ) -> None:
     monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
 
-    statuses = sign_in_three_times(database_url, tmp_path / "server.log", trusted_proxies="127.0.0.1")
+    statuses, scheme = sign_in_three_times(database_url, tmp_path / "server.log", trusted_proxies="127.0.0.1")
 
     assert recorded_addresses(db) == [(f"spoofed-{n}", f"203.0.113.{n}") for n in (7, 8, 9)]
     assert statuses == [401, 401, 401]  # three clients behind our proxy, a budget each
+    assert scheme == "https"  # the proxy ended TLS: Swagger UI must call https

@@ -138,14 +138,14 @@ class Worker:
                         cursor.execute(f"LISTEN {CHANNEL}")
                     self._wake.set()  # whatever was enqueued while nobody listened
                     while not self._stopping.is_set():
-                        if select.select([connection], [], [], self.poll_interval)[0]:
+                        if select.select([connection], [], [], min(self.poll_interval, 1.0))[0]:
                             connection.poll()
                             if connection.notifies:
                                 connection.notifies.clear()
                                 self._wake.set()
             except Exception:
                 log.warning("listening for new jobs failed; polling until it works again", exc_info=True)
-                self._stopping.wait(self.poll_interval)
+                self._stopping.wait(min(self.poll_interval, 1.0))
 
     def _do_chores(self) -> None:
         """Each chore that is due; a failure (the database is down) is logged and tried again next time."""

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 from connexion import FlaskApp
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from models import Job, JobStatus
+from models.job import CHANNEL
 from services.jobs import Postpone, Queue, Worker
 from tests.conftest import database_of
 
@@ -403,3 +404,28 @@ def test_a_job_that_keeps_killing_its_workers_ends_dead_with_its_payload(app: Fl
     assert job.status == JobStatus.DEAD
     assert job.payload == {"token": "one-time-secret"}
     assert "abandoned" in (job.last_error or "")
+
+
+def listeners(db: Session) -> list[int]:
+    """The backends LISTENing for new jobs."""
+    found = db.execute(text("SELECT pid FROM pg_stat_activity WHERE query = :q"), {"q": f"LISTEN {CHANNEL}"})
+    db.rollback()
+    return [pid for (pid,) in found]
+
+
+def test_a_worker_whose_listening_connection_dies_listens_again(app: FlaskApp, db: Session) -> None:
+    record = Recorder()
+    worker = Worker(database_of(app), {"record": record}, poll_interval=60)
+    runner = run_in_background(worker)
+    try:
+        wait_until(lambda: len(listeners(db)) == 1, seconds=10)
+        (lost,) = listeners(db)
+        db.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": lost})  # a failover, a dropped link
+        db.commit()
+        wait_until(lambda: listeners(db) not in ([], [lost]), seconds=10)
+
+        enqueue(db, n="after the loss")
+        wait_until(lambda: len(record.payloads) == 1, seconds=10)  # woken, not found by the minute's poll
+    finally:
+        worker.stop()
+        runner.join(timeout=10)

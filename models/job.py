@@ -104,9 +104,12 @@ class Job(Base):
     def metrics(cls, session: Session, *, alert_kinds: tuple[str, ...] = ()) -> dict[str, int]:
         """Counts by status, how long the oldest due job has waited (0 when none waits), and how many jobs
         of `alert_kinds` (those whose death someone notices, such as an email) are dead."""
-        counts = {
-            status: count for status, count in session.execute(select(cls.status, func.count()).group_by(cls.status))
-        }
+        unfinished_or_dead = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.DEAD)  # not the many succeeded
+        counts = dict(
+            session.execute(
+                select(cls.status, func.count()).where(cls.status.in_(unfinished_or_dead)).group_by(cls.status)
+            ).all()
+        )
         dead_alerting = session.scalar(
             select(func.count()).where(cls.status == JobStatus.DEAD, cls.kind.in_(alert_kinds))
         )
@@ -200,7 +203,9 @@ class Job(Base):
             )
         )
         session.execute(
-            update(cls).where(abandoned, ~spent).values(status=JobStatus.QUEUED, run_at=now, locked_by=None)
+            update(cls)
+            .where(abandoned, ~spent)
+            .values(status=JobStatus.QUEUED, run_at=now, locked_at=None, locked_by=None)
         )
 
     @classmethod

@@ -15,7 +15,12 @@ from models.base import Base, utcnow
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_business_id_created_at_id", "business_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_audit_events_business_id_created_at_id", "business_id", "created_at", "id"),
+        # The action and actor filters read only their own rows, however rare (docs/benchmarks.md, scale).
+        Index("ix_audit_events_business_id_action_created_at_id", "business_id", "action", "created_at", "id"),
+        Index("ix_audit_events_business_id_actor_id_created_at_id", "business_id", "actor_id", "created_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     # None for events of people who belong to no business yet (a sign-in before creating one).

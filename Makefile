@@ -11,7 +11,7 @@ DB := $(EMBEDDED_DB) run --
 RELEASE := $(BIN)/alembic upgrade head && $(BIN)/python -m cli.catalog
 
 .DEFAULT_GOAL := help
-.PHONY: help install run replicas dev worker create-staff migrate migration load-catalog psql test lint fmt typecheck spec-check docs pytest fuzz e2e sdk bench clean
+.PHONY: help install run replicas dev worker create-staff migrate migration load-catalog psql test lint fmt typecheck spec-check docs pytest fuzz e2e sdk bench bench-scale clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -114,6 +114,10 @@ sdk: $(INSTALLED) ## Generate the SDKs from the public spec: Python ones run aga
 bench: $(INSTALLED) ## Switchboard beside a plain Flask baseline on PostgreSQL with 10,000 plans (wrk; BENCH_PROFILE=1: py-spy)
 	@command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null 2>&1 || sudo apt-get install -y -qq wrk; }
 	scripts/with-postgres $(BIN)/python scripts/bench.py
+
+bench-scale: $(INSTALLED) ## Every list on a small and a large database (1M calls, audit events, jobs), EXPLAIN, job claim, worker jobs/s
+	scripts/with-postgres $(BIN)/python scripts/bench_scale.py
+	scripts/with-postgres $(BIN)/python scripts/bench_jobs.py
 
 clean: ## Remove the venv, var/ (the embedded database, development keys and mail), build/ and reports
 	@test ! -d var/postgres || $(EMBEDDED_DB) stop

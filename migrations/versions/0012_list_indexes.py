@@ -6,11 +6,12 @@ Create Date: 2026-12-06 08:00:00
 
 Forward-only: a bad migration is fixed by a new one, so there is no downgrade.
 
-Without them a filter that matches few rows (or none) walks the business's whole (business_id, time, id) index
-and throws most rows away: on a business with 1,000,000 calls, `listCalls?status=canceled` read every one of its
-calls (docs/benchmarks.md, "2026-12-06 — scale"). With the filter column second, the page is the first rows of
+Without them a filter that matches few rows reads the business's (business_id, time, id) index and throws most
+rows away, and one that matches none reads them all: on a business with 1,000,000 calls, `listCalls?status=canceled`
+scanned the whole calls table, 123 ms (docs/benchmarks.md, "2026-12-06 — scale"). With the filter column second, the page is the first rows of
 one index range, however rare the value. Built in the migration's transaction (as every migration here): writes
-to these tables wait while they build, about a second per million rows on the benchmark machine.
+to these tables wait while they build (on 1,100,000 calls and 1,000,000 audit events, the whole upgrade took 6.2 s
+on the benchmark machine).
 """
 
 from __future__ import annotations

@@ -50,7 +50,10 @@ class Job(Base):
         # Small partial indexes for the hot paths, so their cost stays flat however many finished jobs are kept.
         Index("ix_jobs_due", "kind", "run_at", postgresql_where=text("status = 'queued'")),
         Index("ix_jobs_running", "kind", "concurrency_key", postgresql_where=text("status = 'running'")),
+        # The admin list, in its order (created_at, id), unfiltered, by status or by kind; the purge by status.
+        Index("ix_jobs_created_at_id", "created_at", "id"),
         Index("ix_jobs_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_jobs_kind_created_at_id", "kind", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -8,6 +8,9 @@ span per call that passes the trace on in `traceparent` (core/tracing.py).
 
 from __future__ import annotations
 
+import functools
+import os
+import ssl
 from typing import Any
 
 import httpcore2
@@ -22,9 +25,20 @@ HTTPStatusError = httpx2.HTTPStatusError
 CONNECT_RETRIES = 1
 
 
+@functools.lru_cache(maxsize=4)
+def _ssl_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return httpx2.create_ssl_context()  # reads SSL_CERT_FILE and SSL_CERT_DIR, the cache's key
+
+
+def shared_ssl_context() -> ssl.SSLContext:
+    """One TLS context per process (per trusted-CA setting): building one loads the CA bundle, which cost a
+    webhook delivery most of its CPU when each made its own."""
+    return _ssl_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
 class _TracedTransport(httpx2.HTTPTransport):
     def __init__(self, *, network_backend: httpcore2.NetworkBackend | None = None) -> None:
-        ssl_context = httpx2.create_ssl_context()
+        ssl_context = shared_ssl_context()
         super().__init__(verify=ssl_context, retries=CONNECT_RETRIES)
         if network_backend is not None:  # HTTPTransport takes none: the same pool, connecting through it
             self._pool = httpcore2.ConnectionPool(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import random
 import uuid
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -228,10 +229,13 @@ class Job(Base):
         return int(postponed.rowcount)  # type: ignore[attr-defined]
 
     @classmethod
-    def beat(cls, session: Session, *, worker: str) -> None:
-        """`worker` is alive: its running jobs are not abandoned."""
+    def beat(cls, session: Session, *, worker: str, job_ids: Collection[uuid.UUID]) -> None:
+        """`worker` is alive and still running `job_ids`: they are not abandoned. A job it no longer runs
+        (its outcome could not be recorded) gets no beat, so it is taken over after the visibility timeout."""
         session.execute(
-            update(cls).where(cls.status == JobStatus.RUNNING, cls.locked_by == worker).values(locked_at=utcnow())
+            update(cls)
+            .where(cls.status == JobStatus.RUNNING, cls.locked_by == worker, cls.id.in_(job_ids))
+            .values(locked_at=utcnow())
         )
 
     @classmethod

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func, select
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func, select, text
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
 from core.crypto import Cipher
@@ -48,7 +48,8 @@ class WebhookEndpoint(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     secret_ciphertext: Mapped[str] = mapped_column(Text)  # encrypted: it signs, so it must be read back
     failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # With a server default: the release before 0011 inserts endpoints without it during a deploy.
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     paused_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -85,6 +85,7 @@ class Worker:
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._stopping = threading.Event()
         self._wake = threading.Event()  # something may be due, or a slot was freed
+        self._running: set[uuid.UUID] = set()  # the jobs this worker's threads are on, which it beats
 
     def stop(self) -> None:
         self._stopping.set()
@@ -161,7 +162,7 @@ class Worker:
 
     def _beat(self) -> None:
         with self.database.sessions.begin() as session:
-            Job.beat(session, worker=self.name)
+            Job.beat(session, worker=self.name, job_ids=self._running.copy())
 
     def _purge(self) -> None:
         with self.database.sessions.begin() as session:
@@ -208,6 +209,13 @@ class Worker:
         return claimed
 
     def execute(self, job_id: uuid.UUID, attempt: int) -> None:
+        self._running.add(job_id)
+        try:
+            self._execute(job_id, attempt)
+        finally:
+            self._running.discard(job_id)
+
+    def _execute(self, job_id: uuid.UUID, attempt: int) -> None:
         with self.database.sessions() as session:
             job = session.get(Job, job_id)
             if job is None:

@@ -7,12 +7,14 @@ day without a success is disabled, and its business's owners are emailed."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
@@ -26,6 +28,8 @@ from models.base import utcnow
 from services import audit
 from services.jobs import Postpone
 from services.mail import queue_email
+
+log = logging.getLogger(__name__)
 
 DELIVER_WEBHOOK = "deliver_webhook"
 RETRY_FOR = timedelta(days=1)
@@ -155,9 +159,21 @@ class Deliverer:
                 delivery.give_up(f"the endpoint was disabled: {endpoint.disabled_reason}")
                 _tell_owners(session, endpoint)
                 return
-            if endpoint is not None and (pause_ends := endpoint.pause_ends(now)) is not None:
-                Job.postpone(session, kind=DELIVER_WEBHOOK, concurrency_key=endpoint.concurrency_key, until=pause_ends)
+            pause_ends = endpoint.pause_ends(now) if endpoint is not None else None
+            key = endpoint.concurrency_key if endpoint is not None else None
+        if pause_ends is not None and key is not None:
+            self._postpone(key, pause_ends)
         raise DeliveryFailed(answer.error or f"the endpoint answered {answer.status_code}")
+
+    def _postpone(self, concurrency_key: str, until: datetime) -> None:
+        """Moves the paused endpoint's queued deliveries to the end of its pause, after the pause itself is
+        committed: a backlog too big to move within the statement timeout must not undo the pause (each one
+        that comes due meanwhile is put back untried anyway, see `deliver_job`)."""
+        try:
+            with self.database.sessions.begin() as session:
+                Job.postpone(session, kind=DELIVER_WEBHOOK, concurrency_key=concurrency_key, until=until)
+        except DBAPIError:
+            log.warning("postponing a paused endpoint's deliveries failed", exc_info=True)
 
 
 def _tell_owners(session: Session, endpoint: WebhookEndpoint) -> None:

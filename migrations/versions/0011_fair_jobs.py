@@ -29,7 +29,9 @@ def upgrade() -> None:
     op.create_index("ix_jobs_status_created_at_id", "jobs", ["status", "created_at", "id"])
     op.drop_index("ix_jobs_status_run_at", table_name="jobs")
 
-    op.add_column("webhook_endpoints", sa.Column("consecutive_failures", sa.Integer(), nullable=True))
-    op.execute("UPDATE webhook_endpoints SET consecutive_failures = 0")
-    op.alter_column("webhook_endpoints", "consecutive_failures", nullable=False)
+    # A server default: the release before this one inserts endpoints without the column during the deploy.
+    op.add_column(
+        "webhook_endpoints",
+        sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default=sa.text("0")),
+    )
     op.add_column("webhook_endpoints", sa.Column("paused_until", sa.DateTime(timezone=True), nullable=True))

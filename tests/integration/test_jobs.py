@@ -429,3 +429,26 @@ def test_a_worker_whose_listening_connection_dies_listens_again(app: FlaskApp, d
     finally:
         worker.stop()
         runner.join(timeout=10)
+
+
+def test_a_job_whose_outcome_its_worker_could_not_record_gets_no_beat_and_is_taken_over(
+    app: FlaskApp, db: Session
+) -> None:
+    """Its worker lives on, beating the jobs its threads are on; one it lost track of (recording the
+    outcome failed: a database blip) must not stay running for ever, holding its endpoint's slot."""
+    lost, live = enqueue(db, n="lost"), enqueue(db, n="live")
+    worker = make_worker(app, record=Recorder())
+    assert {job.id for job in worker.claim(2)} == {lost.id, live.id}
+    long_ago = datetime.now(UTC) - timedelta(minutes=6)
+    db.execute(Job.__table__.update().values(locked_at=long_ago))
+    db.commit()
+
+    worker._running.add(live.id)  # its thread is still on this one
+    worker._beat()
+
+    db.refresh(lost)
+    db.refresh(live)
+    assert lost.locked_at == long_ago
+    assert live.locked_at is not None
+    assert live.locked_at > long_ago
+    assert make_worker(app, record=Recorder()).run_until_idle() == 1  # the lost one, taken over

@@ -131,6 +131,7 @@ class Worker:
     def _listen(self) -> None:
         """Sets the wake-up event at each NOTIFY of an enqueue; reconnects after a failure. Polling goes on
         meanwhile, so a lost connection only makes workers slower to start a job, never miss it."""
+        check_every = min(self.poll_interval, 1.0)  # how soon a stop, or a lost connection, is noticed
         while not self._stopping.is_set():
             try:
                 with contextlib.closing(self.database.connect_unpooled()) as connection:
@@ -139,14 +140,14 @@ class Worker:
                         cursor.execute(f"LISTEN {CHANNEL}")
                     self._wake.set()  # whatever was enqueued while nobody listened
                     while not self._stopping.is_set():
-                        if select.select([connection], [], [], min(self.poll_interval, 1.0))[0]:
+                        if select.select([connection], [], [], check_every)[0]:
                             connection.poll()
                             if connection.notifies:
                                 connection.notifies.clear()
                                 self._wake.set()
             except Exception:
                 log.warning("listening for new jobs failed; polling until it works again", exc_info=True)
-                self._stopping.wait(min(self.poll_interval, 1.0))
+                self._stopping.wait(check_every)
 
     def _do_chores(self) -> None:
         """Each chore that is due; a failure (the database is down) is logged and tried again next time."""

@@ -50,21 +50,28 @@ async def _send_problem(error: ApiError, scope: Scope, receive: Receive, send: S
     await _problem_response(error)(scope, receive, send)
 
 
+def _is_trusted(address: str | None, trusted: Sequence[IPv4Network | IPv6Network]) -> bool:
+    """Whether `address` is one of our proxies' (False for anything that is not an address)."""
+    try:
+        return address is not None and any(ip_address(address) in network for network in trusted)
+    except ValueError:
+        return False
+
+
 def client_address(
     peer: str | None, forwarded_for: str | None, trusted: Sequence[IPv4Network | IPv6Network]
 ) -> str | None:
     """The client's address: the peer's, unless the peer is a trusted proxy; then the nearest address in
     X-Forwarded-For that is not a trusted proxy (read from the right, where our proxies appended)."""
+    if not _is_trusted(peer, trusted):
+        return peer
     address = peer
     try:
-        if peer is None or not any(ip_address(peer) in network for network in trusted):
-            return peer
         for hop in reversed((forwarded_for or "").split(",")):
-            hop_address = ip_address(hop.strip())
-            address = str(hop_address)
-            if not any(hop_address in network for network in trusted):
+            address = str(ip_address(hop.strip()))
+            if not _is_trusted(address, trusted):
                 break
-    except ValueError:  # not an address (a test client's peer, or a forged hop): keep the last good one
+    except ValueError:  # not an address (a forged hop): keep the last good one
         pass
     return address
 
@@ -77,12 +84,6 @@ class RequestIdMiddleware:
     def __init__(self, app: ASGIApp, *, trusted_proxies: Sequence[str] = ()) -> None:
         self.app = app
         self.trusted_proxies = [ip_network(proxy, strict=False) for proxy in trusted_proxies]
-
-    def _is_trusted(self, peer: str | None) -> bool:
-        try:
-            return peer is not None and any(ip_address(peer) in network for network in self.trusted_proxies)
-        except ValueError:
-            return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -102,7 +103,9 @@ class RequestIdMiddleware:
         forwarded_for = headers.get("x-forwarded-for") if self.trusted_proxies else None
         ip_token = client_ip_var.set(client_address(peer, forwarded_for, self.trusted_proxies))
         proto = headers.get("x-forwarded-proto", "").strip().lower()
-        if proto in ("http", "https") and self._is_trusted(peer):  # a proxy that ended TLS: the served spec's URL
+        if proto in ("http", "https") and _is_trusted(
+            peer, self.trusted_proxies
+        ):  # a proxy that ended TLS: the served spec's URL
             scope = {**scope, "scheme": proto}
         try:
             await self.app(scope, receive, send_with_id)

@@ -13,6 +13,7 @@ from core.config import load_settings_or_exit
 from core.crypto import Cipher
 from core.db import Database, create_db_engine
 from core.logging import configure_logging
+from models import Event
 from services.jobs import Queue, Worker
 from services.mail import SEND_EMAIL, Mailer
 from services.webhooks import DELIVER_WEBHOOK, Deliverer
@@ -41,6 +42,7 @@ def main() -> None:
         retention=timedelta(days=settings.job_retention_days),
         backoff_base=timedelta(seconds=settings.job_backoff_base_seconds),
         backoff_cap=timedelta(seconds=settings.job_backoff_cap_seconds),
+        purges=[Event.clean_up],  # the events API keeps 30 days
     )
 
     def stop(_signal: int, _frame: FrameType | None) -> None:

@@ -1,4 +1,4 @@
-"""Operations tagged Calls: the call log."""
+"""Operations tagged Calls: the call log, and the call simulator."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from typing import Any
 from core.tenancy import Caller
 from models import Call
 from schemas.call import call_list_schema, call_schema
-from web.context import session
+from schemas.events import event_schema
+from schemas.receptionist import decision_schema
+from services import telephony
+from web.context import now, session
+from web.idempotency import idempotent
 from web.responses import JSON, Response
 from web.validation import utc_instant
 
@@ -19,6 +23,7 @@ def list_calls(
     cursor: str | None = None,
     status: str | None = None,
     direction: str | None = None,
+    simulated: bool | None = None,
     since: str | None = None,
     until: str | None = None,
 ) -> Response:
@@ -27,6 +32,7 @@ def list_calls(
         Caller.of(token_info).business,
         status=status,
         direction=direction,
+        simulated=simulated,
         since=utc_instant(since, "since") if since else None,
         until=utc_instant(until, "until") if until else None,
         limit=limit,
@@ -37,3 +43,15 @@ def list_calls(
 
 def get_call(token_info: dict[str, Any], call_id: str) -> Response:
     return call_schema.dump(Call.get(session(), Caller.of(token_info).business, uuid.UUID(call_id))), 200, JSON
+
+
+@idempotent
+def simulate_call(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
+    fields = {**body, "at": utc_instant(body["at"], "at")} if "at" in body else body
+    call, decision, emitted = telephony.simulate(session(), Caller.of(token_info), fields, now=now())
+    answer = {
+        "call": call_schema.dump(call),
+        "decision": decision_schema.dump(decision),
+        "events": event_schema.dump(emitted, many=True),
+    }
+    return answer, 201, {**JSON, "Location": f"/api/v1/calls/{call.id}"}

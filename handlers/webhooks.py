@@ -10,6 +10,7 @@ from models import WebhookDelivery, WebhookEndpoint
 from schemas.webhook import (
     dump_with_secret,
     webhook_delivery_list_schema,
+    webhook_delivery_schema,
     webhook_endpoint_list_schema,
     webhook_endpoint_schema,
 )
@@ -60,3 +61,8 @@ def list_webhook_deliveries(
     endpoint = WebhookEndpoint.get(session(), Caller.of(token_info).business, uuid.UUID(endpoint_id))
     page = WebhookDelivery.page(session(), endpoint.id, limit=limit, cursor=cursor)
     return webhook_delivery_list_schema.dump(page), 200, JSON
+
+
+def retry_webhook_delivery(token_info: dict[str, Any], endpoint_id: str, delivery_id: str) -> Response:
+    delivery = webhooks.redeliver(session(), Caller.of(token_info), uuid.UUID(endpoint_id), uuid.UUID(delivery_id))
+    return webhook_delivery_schema.dump(delivery), 202, JSON

@@ -10,6 +10,7 @@ from models.calendar_connection import CalendarConnection
 from models.call import Call, Outcome, Route
 from models.catalog import Country, ExternalPlan, ExternalPlanCountry
 from models.closure import Closure
+from models.event import Event
 from models.idempotency import IdempotencyRecord
 from models.invitation import Invitation
 from models.job import Job, JobStateConflict, JobStatus
@@ -30,6 +31,7 @@ __all__ = [
     "Closure",
     "Country",
     "DeliveryStatus",
+    "Event",
     "ExternalPlan",
     "ExternalPlanCountry",
     "IdempotencyRecord",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, select
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
@@ -37,6 +37,9 @@ class Outcome(enum.StrEnum):
 STATUS_ORDER = ("queued", "initiated", "ringing", "in-progress", "completed", "busy", "no-answer", "failed", "canceled")
 FINAL_STATUSES = frozenset(STATUS_ORDER[4:])
 ANSWERED, NOT_ACCEPTED = "answered", "not-accepted"
+MAX_VOICEMAIL_SECONDS = 120  # <Record maxLength>
+# A simulated voicemail's recording URL: `.invalid` never resolves (RFC 2606), so it is never mistaken for one.
+SIMULATED_RECORDINGS = "https://recordings.switchboard.invalid/simulated"
 
 
 class Call(Base):
@@ -68,6 +71,9 @@ class Call(Base):
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
     voicemail_url: Mapped[str | None] = mapped_column(String(500))
     voicemail_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Played by the call simulator, not by a phone line. With a server default: the release before 0014
+    # inserts calls without it during a deploy.
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     @classmethod
     def answered(
@@ -96,6 +102,52 @@ class Call(Base):
             "started_at": utcnow(),
         }
         session.execute(insert(cls).values(values).on_conflict_do_nothing(index_elements=["provider_sid"]))
+
+    @classmethod
+    def simulate(
+        cls,
+        session: Session,
+        business_id: uuid.UUID,
+        *,
+        caller: str,
+        to: str,
+        route: Route,
+        screened: bool,
+        at: datetime,
+        answered: bool,
+        leaves_voicemail: bool,
+        duration_seconds: int,
+    ) -> Call:
+        """A call played without a phone line (the call simulator), ended: the facts Twilio would report
+        for it, settled as its callbacks settle them. `answered`: whether the forwarded person takes it
+        (and accepts, when screened); `leaves_voicemail`: whether a caller who reaches the voicemail
+        leaves a message."""
+        call = cls(
+            id=uuid.uuid4(),
+            business_id=business_id,
+            provider_sid=f"SIM{uuid.uuid4().hex}",
+            direction="inbound",
+            from_number=caller,
+            to_number=to,
+            route=route,
+            screened=screened and route is Route.FORWARD,
+            started_at=at,
+            simulated=True,
+        )
+        if route is Route.FORWARD:
+            call.screen_accepted = answered if call.screened else None
+            call.forward_status = ANSWERED if answered else "no-answer"
+        reaches_voicemail = route is Route.VOICEMAIL or (route is Route.FORWARD and not answered)
+        if reaches_voicemail and leaves_voicemail:
+            call.voicemail_url = f"{SIMULATED_RECORDINGS}/{call.id}"
+            call.voicemail_seconds = min(duration_seconds, MAX_VOICEMAIL_SECONDS)
+        rejected = route in (Route.REJECT, Route.BLOCKED)
+        call.status = "busy" if rejected else "completed"  # what Twilio reports for a <Reject>
+        call.duration_seconds = 0 if rejected else duration_seconds
+        call.ended_at = at + timedelta(seconds=call.duration_seconds)
+        call._settle()
+        session.add(call)
+        return call
 
     @classmethod
     def of_provider(cls, session: Session, sid: str) -> Call | None:
@@ -173,6 +225,7 @@ class Call(Base):
         *,
         status: str | None = None,
         direction: str | None = None,
+        simulated: bool | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int,
@@ -184,6 +237,8 @@ class Call(Base):
             statement = statement.where(cls.status == status)
         if direction is not None:
             statement = statement.where(cls.direction == direction)
+        if simulated is not None:
+            statement = statement.where(cls.simulated.is_(simulated))
         if since is not None:
             statement = statement.where(cls.started_at >= since)
         if until is not None:

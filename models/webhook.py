@@ -17,7 +17,6 @@ from core.errors import NotFound
 from core.pagination import Page, paginate
 from models.base import Base, utcnow
 
-EVENTS = ("call.completed", "voicemail.received", "business.updated")
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks form: whsec_ and base64 of the key
 DISABLE_AFTER = timedelta(days=1)  # an endpoint failing this long without a success is disabled
 # The circuit breaker: after this many failures in a row an endpoint is paused, first for PAUSE_BASE, then
@@ -168,6 +167,14 @@ class WebhookDelivery(Base):
     @classmethod
     def page_order(cls) -> list[QueryableAttribute[Any]]:
         return [cls.created_at, cls.id]
+
+    @classmethod
+    def get(cls, session: Session, endpoint_id: uuid.UUID, delivery_id: uuid.UUID) -> WebhookDelivery:
+        """One of the endpoint's deliveries (look the endpoint up in the caller's business first)."""
+        delivery = session.scalar(select(cls).where(cls.id == delivery_id, cls.endpoint_id == endpoint_id))
+        if delivery is None:
+            raise NotFound("No delivery with this id to this endpoint")
+        return delivery
 
     @classmethod
     def page(cls, session: Session, endpoint_id: uuid.UUID, *, limit: int, cursor: str | None) -> Page[WebhookDelivery]:

@@ -23,6 +23,7 @@ class CallSchema(Schema):
             {"url": call.voicemail_url, "durationSeconds": call.voicemail_seconds} if call.voicemail_url else None
         )
     )
+    simulated = fields.Boolean()
 
 
 call_schema = CallSchema()

@@ -41,6 +41,7 @@ class WebhookDeliverySchema(Schema):
 
 webhook_endpoint_schema = WebhookEndpointSchema()
 webhook_endpoint_list_schema = page_schema(WebhookEndpointSchema)()
+webhook_delivery_schema = WebhookDeliverySchema()
 webhook_delivery_list_schema = page_schema(WebhookDeliverySchema)()
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from core.tenancy import Caller
 from models import Business
+from schemas import events
 from services import audit, webhooks
 
 
@@ -24,6 +25,6 @@ def update(session: Session, caller: Caller, settings: dict[str, Any], *, if_mat
     changes = business.apply(session, settings)
     if changes:
         audit.record(session, "business.updated", caller=caller, target=("business", business.id), changes=changes)
-        webhooks.emit(session, business.id, "business.updated", {"id": str(business.id), "changes": changes})
+        webhooks.emit(session, business.id, events.business_updated(business.id, changes))
         session.flush()
     return business

@@ -23,13 +23,14 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select as select_rows
+from sqlalchemy.orm import Session
 
 from core.db import Database
 from models import Job, JobStatus
@@ -66,8 +67,10 @@ class Worker:
         backoff_cap: timedelta = timedelta(minutes=30),
         retention: timedelta = timedelta(days=7),
         poll_interval: float = 1.0,
+        purges: Sequence[Callable[[Session], int]] = (),
     ) -> None:
-        """`queues` maps each kind this worker runs to its Queue, or to a bare handler (`concurrency` threads)."""
+        """`queues` maps each kind this worker runs to its Queue, or to a bare handler (`concurrency` threads);
+        `purges` delete other expired rows along with the finished jobs, each returning how many."""
         self.database = database
         self.queues = {
             kind: queue if isinstance(queue, Queue) else Queue(queue, concurrency) for kind, queue in queues.items()
@@ -77,6 +80,7 @@ class Worker:
         self.backoff_cap = backoff_cap
         self.retention = retention
         self.poll_interval = poll_interval
+        self.purges = purges
         self._chores = {  # what the loop also does, each at most once per interval (seconds)
             self._beat: visibility_timeout.total_seconds() / 3,
             self._purge: HOUSEKEEPING_SECONDS,
@@ -171,8 +175,11 @@ class Worker:
                 Job.clean_up(session, status=status, older_than=self.retention)
                 for status in (JobStatus.SUCCEEDED, JobStatus.DEAD)
             )
+        for purge in self.purges:
+            with self.database.sessions.begin() as session:
+                purged += purge(session)
         if purged:
-            log.info("purged finished jobs", extra={"purged": purged})
+            log.info("purged expired rows", extra={"purged": purged})
 
     def _claim_safely(self, kind: str, limit: int) -> list[Job]:
         """A database that is down for a while must not end the worker: log, wait, try again."""

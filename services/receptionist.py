@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.tenancy import Caller
 from models import BlockedNumber, Business, Closure
+from schemas import events
 from services import audit, webhooks
 
 
@@ -72,4 +73,4 @@ def _changed(
     session: Session, caller: Caller, action: str, target: tuple[str, uuid.UUID], changes: dict[str, Any]
 ) -> None:
     audit.record(session, action, caller=caller, target=target, changes=changes)
-    webhooks.emit(session, caller.business, "business.updated", {"id": str(caller.business), "changes": changes})
+    webhooks.emit(session, caller.business, events.business_updated(caller.business, changes))

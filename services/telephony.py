@@ -15,20 +15,23 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from xml.etree import ElementTree
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from models import BlockedNumber, Business, Call, Route
+from core.errors import BusinessRuleBroken
+from core.tenancy import Caller
+from models import BlockedNumber, Business, Call, Event, Route
 from models.business import check_instant
+from models.call import MAX_VOICEMAIL_SECONDS
 from models.routing import NOBODY_ANSWERED, UNAVAILABLE, Decision, decide
-from schemas.call import call_schema
-from services import webhooks
+from schemas import events
+from services import audit, webhooks
 
 log = logging.getLogger(__name__)
-MAX_VOICEMAIL_SECONDS = 120
 SCREEN_SECONDS = 6  # how long the forwarded person has to press 1
 # The voice webhook's database work must end well within Twilio's 15 s: past this, the caller hears the
 # apology and the voicemail flow instead (the client-side deadline covers a server that stops answering).
@@ -44,6 +47,40 @@ def route(session: Session, business: Business, caller: str | None, at: datetime
 def preview(session: Session, business_id: uuid.UUID, caller: str | None, at: datetime) -> Decision:
     check_instant(at, "at")
     return route(session, Business.get(session, business_id), caller, at)
+
+
+def simulate(
+    session: Session, caller: Caller, fields: dict[str, Any], *, now: datetime
+) -> tuple[Call, Decision, list[Event]]:
+    """The call simulator: a call from `fields["from"]` at `fields["at"]` (default `now`) to the receptionist's
+    number, routed as a real one and ended as `fields` say, logged as simulated, with the events a real call
+    emits. Nothing reaches the telephony provider."""
+    business = Business.get(session, caller.business)
+    if business.phone_number is None:
+        raise BusinessRuleBroken(
+            "no_phone_number", "Give the receptionist a phone number first (updateBusiness).", field="phoneNumber"
+        )
+    at = fields.get("at", now)
+    check_instant(at, "at")
+    decision = route(session, business, fields["from"], at)
+    call = Call.simulate(
+        session,
+        business.id,
+        caller=fields["from"],
+        to=business.phone_number,
+        route=decision.action,
+        screened=decision.screened,
+        at=at,
+        answered=fields.get("forwardAnswered", True),
+        leaves_voicemail=fields.get("leavesVoicemail", True),
+        duration_seconds=fields.get("durationSeconds", 60),
+    )
+    occurrences = [events.voicemail_received(call)] if call.voicemail_url is not None else []
+    emitted = [
+        webhooks.emit(session, business.id, occurrence) for occurrence in [*occurrences, events.call_completed(call)]
+    ]
+    audit.record(session, "call.simulated", caller=caller, target=("call", call.id))
+    return call, decision, emitted
 
 
 def answer(session: Session, *, sid: str, caller: str, to: str, now: datetime, callbacks: str) -> str:
@@ -146,7 +183,7 @@ def progressed(session: Session, form: dict[str, str], callbacks: str) -> str:
     if call is None or "CallStatus" not in form:
         return _twiml(ElementTree.Element("Response"))
     if call.progressed(form["CallStatus"], _seconds(form.get("CallDuration"))):
-        webhooks.emit(session, call.business_id, "call.completed", call_schema.dump(call))
+        webhooks.emit(session, call.business_id, events.call_completed(call))
     return _twiml(ElementTree.Element("Response"))  # nothing more to do
 
 
@@ -160,7 +197,7 @@ def recorded(session: Session, form: dict[str, str]) -> str:
             Call.answered(session, business.id, form["CallSid"], form["From"], form["To"], Route.VOICEMAIL)
             call = Call.of_provider(session, form["CallSid"])
     if call is not None and call.recorded(form["RecordingUrl"], _seconds(form.get("RecordingDuration"))):
-        webhooks.emit(session, call.business_id, "voicemail.received", call_schema.dump(call))
+        webhooks.emit(session, call.business_id, events.voicemail_received(call))
     return _twiml(_with(ElementTree.Element("Response"), "Hangup"))
 
 

@@ -23,8 +23,11 @@ from core.crypto import Cipher
 from core.db import Database
 from core.errors import BusinessRuleBroken
 from core.tenancy import Caller
-from models import Job, Membership, Role, User, WebhookDelivery, WebhookEndpoint
+from models import Event, Job, Membership, Role, User, WebhookDelivery, WebhookEndpoint
 from models.base import utcnow
+from models.event import new_event_id
+from schemas import events
+from schemas.events import Occurrence
 from services import audit
 from services.jobs import Postpone
 from services.mail import queue_email
@@ -77,27 +80,50 @@ class DeliveryFailed(Exception):
     """The endpoint did not take the event this time: the job system tries again later."""
 
 
-def emit(session: Session, business_id: uuid.UUID, event: str, data: Mapping[str, Any]) -> None:
-    """Queues `event` for every enabled endpoint of the business that subscribed to it."""
-    for endpoint in WebhookEndpoint.subscribed(session, business_id, event):
-        now = utcnow()
-        delivery = WebhookDelivery(
-            id=uuid.uuid4(),
-            endpoint_id=endpoint.id,
-            event_id=f"msg_{uuid.uuid4().hex}",
-            event_type=event,
-            payload={"type": event, "timestamp": now.isoformat(), "data": dict(data)},
-            created_at=now,
-        )
-        session.add(delivery)
-        Job.enqueue(
-            session,
-            DELIVER_WEBHOOK,
-            {"deliveryId": str(delivery.id)},
-            max_attempts=MAX_ATTEMPTS,
-            retry_for=RETRY_FOR,
-            concurrency_key=endpoint.concurrency_key,
-        )
+def emit(session: Session, business_id: uuid.UUID, occurrence: Occurrence) -> Event:
+    """Records the event (the events API shows it for 30 days) and queues it for every enabled endpoint of
+    the business that subscribed to its type. Every delivery carries the same body and `webhook-id`."""
+    now = utcnow()
+    event_id = new_event_id()
+    event = Event.record(session, business_id, event_id, events.body(event_id, occurrence, now))
+    for endpoint in WebhookEndpoint.subscribed(session, business_id, event.type):
+        _queue(session, endpoint, event.id, event.type, event.body)
+    return event
+
+
+def redeliver(session: Session, caller: Caller, endpoint_id: uuid.UUID, delivery_id: uuid.UUID) -> WebhookDelivery:
+    """Sends a delivery's event to its endpoint once more, as a new delivery with the same body and
+    `webhook-id` (so a receiver that keeps the ids it has handled skips one it already took)."""
+    endpoint = WebhookEndpoint.get(session, caller.business, endpoint_id)
+    if not endpoint.enabled:
+        raise BusinessRuleBroken("webhook_endpoint_disabled", "Switch the endpoint on first (updateWebhookEndpoint).")
+    earlier = WebhookDelivery.get(session, endpoint.id, delivery_id)
+    delivery = _queue(session, endpoint, earlier.event_id, earlier.event_type, earlier.payload)
+    audit.record(session, "webhook_delivery.retried", caller=caller, target=("webhook_delivery", delivery.id))
+    return delivery
+
+
+def _queue(
+    session: Session, endpoint: WebhookEndpoint, event_id: str, event_type: str, body: dict[str, Any]
+) -> WebhookDelivery:
+    delivery = WebhookDelivery(
+        id=uuid.uuid4(),
+        endpoint_id=endpoint.id,
+        event_id=event_id,
+        event_type=event_type,
+        payload=body,
+        created_at=utcnow(),
+    )
+    session.add(delivery)
+    Job.enqueue(
+        session,
+        DELIVER_WEBHOOK,
+        {"deliveryId": str(delivery.id)},
+        max_attempts=MAX_ATTEMPTS,
+        retry_for=RETRY_FOR,
+        concurrency_key=endpoint.concurrency_key,
+    )
+    return delivery
 
 
 class Deliverer:

@@ -77,6 +77,7 @@ from models import (
     Call,
     Closure,
     Country,
+    Event,
     ExternalPlan,
     Invitation,
     Job,
@@ -109,6 +110,7 @@ CURSOR_KEYS: dict[str, list[Any]] = {
     "listWebhookDeliveries": WebhookDelivery.page_order(),
     "listClosures": Closure.page_order(),
     "listBlockedNumbers": BlockedNumber.page_order(),
+    "listEvents": Event.page_order(),
 }
 
 

@@ -8,10 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from tests.factories import make_country, make_plan, make_user
+from models import Business
+from tests.factories import make_country, make_phone_number, make_plan, make_user
 from tests.sign_in import auth_headers, owner_of_a_business
 from web.spec import Contract
 
@@ -39,6 +41,14 @@ def _number(db: Session) -> dict[str, Any]:
     return {"e164": NUMBER, "planId": str(plan.id), "label": "Front desk"}
 
 
+def _receptionist_number(db: Session) -> dict[str, Any]:
+    """The simulator calls the receptionist's number: the signed-in owner's business gets one."""
+    business = db.scalars(select(Business)).one()  # the owner's, in emptied tables
+    make_phone_number(db, business, e164=NUMBER)
+    business.phone_number = NUMBER
+    return {"from": "+14155550123", "at": "2026-12-07T22:30:00Z"}
+
+
 # operationId: (path, how to get a caller and a body). A new idempotent operation fails the test below
 # until it is listed here.
 OPERATIONS: dict[str, tuple[str, Callable[[TestClient, Session], Any]]] = {
@@ -64,6 +74,7 @@ OPERATIONS: dict[str, tuple[str, Callable[[TestClient, Session], Any]]] = {
         ),
     ),
     "createBlockedNumber": ("/api/v1/business/me/blocked-numbers", _owner(lambda _db: {"number": "+14155550142"})),
+    "simulateCall": ("/api/v1/calls/simulations", _owner(_receptionist_number)),
 }
 
 

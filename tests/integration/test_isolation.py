@@ -25,9 +25,12 @@ from models import (
     PhoneNumber,
     Role,
     Route,
+    WebhookDelivery,
     WebhookEndpoint,
 )
 from models.business import API_KEY_SCOPES
+from schemas import events
+from services import webhooks
 from tests.factories import make_business, make_country, make_member, make_plan, make_user
 from tests.sign_in import auth_headers
 from web.spec import Contract
@@ -57,9 +60,13 @@ class World:
     endpoint_id: str
     closure_id: str
     blocked_id: str
+    event_id: str
+    delivery_id: str
 
     def ids(self) -> dict[str, str]:
         return {
+            "event": self.event_id,
+            "delivery": self.delivery_id,
             "call": self.call_id,
             "endpoint": self.endpoint_id,
             "number": self.number_id,
@@ -119,7 +126,13 @@ def world(client: TestClient, db: Session) -> World:
     assert closure.status_code == 201, closure.text
     blocked = client.post("/api/v1/business/me/blocked-numbers", json={"number": "+14155550142"}, headers=a.owner)
     assert blocked.status_code == 201, blocked.text
+    event = webhooks.emit(db, business_a.id, events.call_completed(call))  # to the endpoint: a delivery
+    db.commit()
+    delivery = db.scalar(select(WebhookDelivery).where(WebhookDelivery.event_id == event.id))
+    assert delivery is not None
     ids = {
+        "event_id": event.id,
+        "delivery_id": str(delivery.id),
         "closure_id": closure.json()["id"],
         "blocked_id": blocked.json()["id"],
         "number_id": number.json()["id"],
@@ -144,6 +157,14 @@ ID_OPERATIONS: list[tuple[str, str, str, dict[str, Any] | None, bool]] = [
     ("deleteWebhookEndpoint", "DELETE", "/api/v1/webhook-endpoints/{endpoint}", None, False),
     ("rotateWebhookSecret", "POST", "/api/v1/webhook-endpoints/{endpoint}/rotate-secret", None, False),
     ("listWebhookDeliveries", "GET", "/api/v1/webhook-endpoints/{endpoint}/deliveries", None, False),
+    (
+        "retryWebhookDelivery",
+        "POST",
+        "/api/v1/webhook-endpoints/{endpoint}/deliveries/{delivery}/retry",
+        None,
+        False,
+    ),
+    ("getEvent", "GET", "/api/v1/events/{event}", None, False),
     ("getPhoneNumber", "GET", "/api/v1/phone-numbers/{number}", None, True),
     (
         "updatePhoneNumber",
@@ -222,7 +243,11 @@ def _snapshot(db: Session, world: World) -> dict[str, Any]:
     endpoint = db.get(WebhookEndpoint, uuid.UUID(world.endpoint_id))
     closure = db.get(Closure, uuid.UUID(world.closure_id))
     blocked = db.get(BlockedNumber, uuid.UUID(world.blocked_id))
+    deliveries = (
+        db.scalars(select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint.id)) if endpoint else ()
+    )
     return {
+        "deliveries": sorted(deliveries),
         "closure": closure and (closure.business_id, closure.start_date, closure.end_date),
         "blocked": blocked and (blocked.business_id, blocked.number),
         "endpoint": endpoint and (endpoint.business_id, endpoint.url, endpoint.enabled, endpoint.secret_ciphertext),
@@ -253,7 +278,7 @@ def test_another_business_cannot_reach_an_id_of_yours_and_changes_nothing(
     before = _snapshot(db, world)
     assert None not in before.values()
     headers = world.b.owner if credential == "owner token" else world.b.key
-    unknown_ids = {name: str(uuid.uuid4()) for name in world.ids()}
+    unknown_ids = {name: str(uuid.uuid4()) for name in world.ids()} | {"event": f"msg_{uuid.uuid4().hex}"}
 
     unknown = _call(client, method, template, unknown_ids, body, headers)
     foreign = _call(client, method, template, world.ids(), body, headers)
@@ -299,7 +324,14 @@ def test_the_owner_of_the_business_does_reach_those_ids(client: TestClient, db: 
 
 def test_another_businesss_lists_show_none_of_your_items(client: TestClient, db: Session, world: World) -> None:
     client.patch("/api/v1/business/me", json={"greeting": "A's secret greeting"}, headers=world.a.owner)
-    a_ids = {world.number_id, world.a.key_id, str(world.member_id), str(world.a.owner_id), world.call_id}
+    a_ids = {
+        world.number_id,
+        world.a.key_id,
+        str(world.member_id),
+        str(world.a.owner_id),
+        world.call_id,
+        world.event_id,
+    }
 
     listings = {
         "numbers (token)": client.get("/api/v1/phone-numbers", headers=world.b.owner),
@@ -309,6 +341,7 @@ def test_another_businesss_lists_show_none_of_your_items(client: TestClient, db:
         "invitations": client.get("/api/v1/business/me/invitations", headers=world.b.owner),
         "calls (token)": client.get("/api/v1/calls", headers=world.b.owner),
         "calls (key)": client.get("/api/v1/calls", headers=world.b.key),
+        "events": client.get("/api/v1/events?limit=100", headers=world.b.owner),
         "audit (token)": client.get("/api/v1/audit-events?limit=100", headers=world.b.owner),
         "audit (key)": client.get("/api/v1/audit-events?limit=100", headers=world.b.key),
     }

@@ -79,17 +79,26 @@ REDOCLY := REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true npx --yes @
 SPECTRAL_DIR := tools/spectral
 SPECTRAL_INSTALLED := $(SPECTRAL_DIR)/node_modules/.installed
 SPECTRAL := NODE_PATH=$(CURDIR)/$(SPECTRAL_DIR)/node_modules $(SPECTRAL_DIR)/node_modules/.bin/spectral
+# The breaking-change gate: tools/spec-diff/gate.js (api-smart-diff, pinned by its package-lock.json) compares the
+# spec with the last release (tag vX.Y.Z of CHANGELOG.md's newest version); README, "Releases and versioning".
+SPEC_DIFF_DIR := tools/spec-diff
+SPEC_DIFF_INSTALLED := $(SPEC_DIFF_DIR)/node_modules/.installed
 # The API reference served at /api/v1/docs: built from the spec, never committed (build/ is git-ignored).
 DOCS_HTML := build/docs/index.html
 DOCS_MISSING := make docs failed (it needs Node.js's npx): /api/v1/docs answers 404 until it is built
 
-spec-check: $(INSTALLED) $(SPECTRAL_INSTALLED) ## Validate openapi/openapi.yaml; lint it with Redocly (recommended) and Spectral (OWASP)
+spec-check: $(INSTALLED) $(SPECTRAL_INSTALLED) $(SPEC_DIFF_INSTALLED) ## Validate openapi/openapi.yaml; lint it with Redocly (recommended) and Spectral (OWASP); no unmarked breaking change since the last release
 	$(BIN)/openapi-spec-validator openapi/openapi.yaml
 	$(REDOCLY) lint --format=summary openapi/openapi.yaml
 	$(SPECTRAL) lint --ruleset=.spectral.yaml --fail-severity=warn --display-only-failures openapi/openapi.yaml
+	node $(SPEC_DIFF_DIR)/gate.js
 
 $(SPECTRAL_INSTALLED): $(SPECTRAL_DIR)/package.json $(SPECTRAL_DIR)/package-lock.json
 	npm ci --prefix $(SPECTRAL_DIR) --prefer-offline --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(SPEC_DIFF_INSTALLED): $(SPEC_DIFF_DIR)/package.json $(SPEC_DIFF_DIR)/package-lock.json
+	npm ci --prefix $(SPEC_DIFF_DIR) --prefer-offline --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 docs: $(DOCS_HTML) ## Build the API reference (Redoc, one offline HTML file) that /api/v1/docs serves

@@ -381,3 +381,14 @@ def test_no_baseline_fails_loudly(repo: Any, tmp_path: Path) -> None:
     result = repo("gate")  # named, but neither tagged nor committed
     assert result.returncode == 1
     assert "no released spec found: 1.0.0 has no tag v1.0.0" in result.stderr
+
+
+def test_a_shallow_clone_without_the_tag_fails_loudly(repo: Any, tmp_path: Path) -> None:
+    """Its oldest commit seems to add every file, CHANGELOG.md's section too: it must not pass for the release."""
+    release(repo, tmp_path, tag=False)
+    repo("git", "clone", "-q", "--depth", "1", f"file://{tmp_path}", "shallow")
+    result = subprocess.run(
+        [shutil.which("node") or "node", str(GATE)], cwd=tmp_path / "shallow", capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "tag v1.0.0 not found and this clone is shallow" in result.stderr

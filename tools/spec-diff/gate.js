@@ -107,9 +107,17 @@ function findBaseline(specFile, changelogFile, releases) {
   const specInRepo = path.relative(top, path.resolve(specFile)).split(path.sep).join("/");
   const changelogInRepo = path.relative(top, path.resolve(changelogFile)).split(path.sep).join("/");
   const notes = [];
+  const shallow = gitOk("rev-parse", "--is-shallow-repository") === "true";
   for (const version of releases) {
     let commit = gitOk("rev-parse", "-q", "--verify", `refs/tags/v${version}^{commit}`);
     let how = `tag v${version}`;
+    if (!commit && shallow) {
+      // A shallow clone's oldest commit seems to add every file: its history cannot name the release commit.
+      throw new Failure(
+        `tag v${version} not found and this clone is shallow: fetch the history and tags ` +
+          "(git fetch --unshallow --tags; actions/checkout: fetch-depth: 0)",
+      );
+    }
     if (!commit) {
       // No tag (a clone without tags): the release commit is the one that added the version's section.
       const adding = gitOk("log", "--format=%H", "-S", `## [${version}]`, "--", changelogInRepo);
@@ -130,10 +138,8 @@ function findBaseline(specFile, changelogFile, releases) {
     for (const note of notes) console.log(`spec-diff: ${note}`);
     return { label: `${version}, ${how}, commit ${commit.slice(0, 12)}`, version, doc };
   }
-  const shallow = gitOk("rev-parse", "--is-shallow-repository") === "true";
   throw new Failure(
     `no released spec found: ${notes.join("; ") || `${changelogInRepo} names no released version`}.` +
-      (shallow ? " This clone is shallow: fetch the history and tags (git fetch --unshallow --tags)." : "") +
       " Fetch the tags (git fetch --tags) or tag the release (README, \"Releases and versioning\").",
   );
 }

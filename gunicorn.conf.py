@@ -7,15 +7,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import multiprocess
-
 from core.config import load_settings_or_exit
 from core.logging import configure_logging
 
 _settings = load_settings_or_exit()
 
-# Each worker writes its metrics here and a scrape merges them (web/metrics.py). Set before the workers
-# import prometheus_client; an operator's own directory is kept, a new one is made per server otherwise.
+# Each worker writes its metrics here and a scrape merges them (web/metrics.py). prometheus_client chooses
+# between these files and memory once, when it is first imported, and the workers are forks of this process:
+# nothing in this file may import it before this line (child_exit imports it when it runs). An operator's own
+# directory is kept, a new one is made per server otherwise.
 _own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 _metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="switchboard-metrics-")))
 
@@ -41,6 +41,8 @@ def on_starting(server: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess  # here, not above: see PROMETHEUS_MULTIPROC_DIR
+
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]  # its live gauges stop counting
 
 

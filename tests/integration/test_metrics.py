@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+from joserfc.jwk import ECKey, KeySet
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,11 +25,11 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from app import create_app
-from core.config import Settings
+from core.config import PROJECT_ROOT, Settings
 from models import Job
 from services.mail import SEND_EMAIL
 from tests.conftest import database_of
-from tests.live_server import free_port, gunicorn
+from tests.live_server import GUNICORN, free_port, get, wait_until
 
 TOKEN = "scrape-me-0123456789"
 
@@ -104,39 +115,126 @@ def test_a_scrape_while_the_database_is_down_still_answers(settings: Settings) -
     assert "switchboard_http_requests_total" in text
 
 
-def _per_worker(directory: Path, scratch: Path) -> dict[str, float]:
-    """listCountries 200s counted by each worker process, read from its own file alone."""
+def _per_worker(directory: Path, labels: tuple[tuple[str, str], ...]) -> dict[str, float]:
+    """The requests with these labels counted by each worker process, read from its own file alone."""
     counted = {}
     for path in directory.glob("counter_*.db"):
-        alone = scratch / path.stem
-        alone.mkdir()
-        shutil.copy(path, alone / path.name)
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(alone))
-        text = generate_latest(registry).decode()
-        counted[path.stem] = samples(text, "switchboard_http_requests_total").get(LIST_COUNTRIES_OK, 0)
+        with tempfile.TemporaryDirectory() as alone:
+            shutil.copy(path, Path(alone) / path.name)
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=alone)
+            text = generate_latest(registry).decode()
+        counted[path.stem] = samples(text, "switchboard_http_requests_total").get(labels, 0)
     return counted
 
 
 LIST_COUNTRIES_OK = (("method", "GET"), ("operation", "listCountries"), ("status", "200"))
 
+# Variables of the tests' own run that a user's shell does not have, or that would start gunicorn otherwise
+# than its defaults: none reaches the servers below.
+NOT_A_USERS = {"PG_TEST_ADMIN_URL", "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir", "GUNICORN_CMD_ARGS"}
 
-def test_the_counts_of_two_workers_are_merged(database_url: str, migrated: None, tmp_path: Path) -> None:
-    directory = tmp_path / "metrics"
-    env = {"WEB_CONCURRENCY": "2", "METRICS_TOKEN": TOKEN, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
-    with gunicorn(database_url, tmp_path / "server.log", **env) as (_, base):
 
-        def read_countries(_: int) -> int:
-            with urllib.request.urlopen(f"{base}/api/v1/countries", timeout=10) as response:  # noqa: S310
-                return int(response.status)
+def users_environment(tmp: Path, **settings: str) -> dict[str, str]:
+    """A user's shell: no Switchboard setting or test variable of this run, then `settings` as the user gives
+    them. TMPDIR only places the default metrics directory (tempfile.mkdtemp in gunicorn.conf.py) where this
+    test can read each worker's file; which directory, and whether there is one, stays gunicorn.conf.py's."""
+    shell = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields and k not in NOT_A_USERS}
+    return shell | {"TMPDIR": str(tmp)} | settings
 
+
+def _image_settings(database_url: str) -> dict[str, str]:
+    """The Dockerfile's ENV, docker-compose.yml's app environment, and what production needs a user to set
+    (its database, SMTP server and signing keys) and a Prometheus to scrape (METRICS_TOKEN)."""
+    key = ECKey.generate_key("P-256", parameters={"kid": "image-test"}, private=True)
+    return {
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "APP_ENV": "production",
+        "SHUTDOWN_DRAIN_SECONDS": "5",
+        "WEB_CONCURRENCY": "2",
+        "LOG_FORMAT": "json",
+        "DATABASE_URL": database_url,
+        "MAIL_URL": f"smtp://127.0.0.1:{free_port()}",  # only the job worker sends mail
+        "JWT_PRIVATE_KEYS": json.dumps(KeySet([key]).as_dict(private=True)),
+        "METRICS_TOKEN": TOKEN,
+    }
+
+
+@contextlib.contextmanager
+def served(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """`gunicorn -c gunicorn.conf.py` (the Procfile's web line, the image's CMD) in exactly `env`."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # a group of its own: the workers end with it, whatever happens
+            [GUNICORN, "-c", "gunicorn.conf.py"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{env['PORT']}"
+
+    def answers() -> bool:
+        assert process.poll() is None, log_path.read_text(errors="replace")[-3000:]
+        try:
+            return get(f"{base}/health-check/readiness", timeout=1) == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    try:
+        wait_until(answers, 60)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # any worker left behind
+            process.wait()
+
+
+@pytest.mark.parametrize("start", ["make run", "image"])
+def test_requests_are_counted_by_operation_across_workers_as_users_start_the_server(
+    start: str, database_url: str, migrated: None, tmp_path: Path
+) -> None:
+    """gunicorn with the environment of the Procfile under `make run` (DATABASE_URL and PORT; the defaults:
+    development, two workers, /metrics open) or of the image (production, behind METRICS_TOKEN). Nothing
+    here names a metrics directory: gunicorn.conf.py makes it, before anything imports prometheus_client."""
+    port = str(free_port())
+    if start == "make run":
+        env, token = users_environment(tmp_path, DATABASE_URL=database_url, PORT=port), None
+    else:
+        env, token = users_environment(tmp_path, **_image_settings(database_url), PORT=port), TOKEN
+    log = tmp_path / "server.log"
+    with served(env, log) as base:
+        directories = list(tmp_path.glob("switchboard-metrics-*"))
+        assert len(directories) == 1, directories
+        directory = directories[0]
+
+        def both_workers_started() -> bool:
+            """Both workers serve the app: readiness answers once one does, and the other may start later."""
+            return log.read_text(errors="replace").count("Application startup complete.") == 2
+
+        wait_until(both_workers_started, 60)
         with ThreadPoolExecutor(8) as pool:  # new connections, several at once: both workers accept some
-            statuses = list(pool.map(read_countries, range(200)))
-        request = urllib.request.Request(f"{base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})  # noqa: S310
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            text = response.read().decode()
-        per_worker = _per_worker(directory, tmp_path)
+            statuses = list(pool.map(lambda _: get(f"{base}/api/v1/countries"), range(200)))
+        request = urllib.request.Request(  # noqa: S310
+            f"{base}/metrics", headers={"Authorization": f"Bearer {token}"} if token else {}
+        )
+        deadline = time.monotonic() + 10  # a request is counted just after its response is sent
+        while True:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                text = response.read().decode()
+            counted = samples(text, "switchboard_http_requests_total").get(LIST_COUNTRIES_OK)
+            if counted == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        per_worker = _per_worker(directory, LIST_COUNTRIES_OK)
 
     assert statuses == [200] * 200
-    assert sorted(count > 0 for count in per_worker.values()) == [True, True], per_worker
-    assert samples(text, "switchboard_http_requests_total")[LIST_COUNTRIES_OK] == 200 == sum(per_worker.values())
+    assert counted == 200, text  # what Prometheus reads
+    assert sorted(count > 0 for count in per_worker.values()) == [True, True], per_worker  # by both workers
+    assert sum(per_worker.values()) == 200
+    assert not directory.exists()  # gunicorn's own directory goes with it

@@ -16,14 +16,14 @@ def list_events(
     token_info: dict[str, Any],
     limit: int,
     cursor: str | None = None,
-    type: str | None = None,
+    type_: str | None = None,  # `type`, renamed by Connexion's pythonic parameters
     since: str | None = None,
     until: str | None = None,
 ) -> Response:
     page = Event.page(
         session(),
         Caller.of(token_info).business,
-        type=type,
+        type=type_,
         since=utc_instant(since, "since") if since else None,
         until=utc_instant(until, "until") if until else None,
         limit=limit,

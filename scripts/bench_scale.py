@@ -78,6 +78,7 @@ from models import (  # noqa: E402
 )
 from models.business import DEFAULT_HOURS  # noqa: E402
 from models.job import CHANNEL  # noqa: E402
+from schemas.events import Occurrence  # noqa: E402
 from services import webhooks  # noqa: E402
 from services.jobs import Queue, Worker  # noqa: E402
 from services.webhooks import DELIVER_WEBHOOK  # noqa: E402
@@ -1122,7 +1123,7 @@ def throughput(engine: Engine) -> dict[str, Any]:
     def deliveries() -> None:
         with Session(engine) as session:
             for n in range(DELIVERIES // DELIVERY_ENDPOINTS):
-                webhooks.emit(session, business_id, "call.completed", {"id": str(uuid.uuid4()), "n": n})
+                webhooks.emit(session, business_id, Occurrence("call.completed", {"id": str(uuid.uuid4()), "n": n}))
             session.commit()
 
     for processes in (1, 2):

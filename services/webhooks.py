@@ -95,9 +95,9 @@ def redeliver(session: Session, caller: Caller, endpoint_id: uuid.UUID, delivery
     """Sends a delivery's event to its endpoint once more, as a new delivery with the same body and
     `webhook-id` (so a receiver that keeps the ids it has handled skips one it already took)."""
     endpoint = WebhookEndpoint.get(session, caller.business, endpoint_id)
+    earlier = WebhookDelivery.get(session, endpoint.id, delivery_id)
     if not endpoint.enabled:
         raise BusinessRuleBroken("webhook_endpoint_disabled", "Switch the endpoint on first (updateWebhookEndpoint).")
-    earlier = WebhookDelivery.get(session, endpoint.id, delivery_id)
     delivery = _queue(session, endpoint, earlier.event_id, earlier.event_type, earlier.payload)
     audit.record(session, "webhook_delivery.retried", caller=caller, target=("webhook_delivery", delivery.id))
     return delivery

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from connexion import FlaskApp
+from pytest_httpserver import HTTPServer
 from starlette.testclient import TestClient
 
 from app import create_app
@@ -13,6 +14,7 @@ from core.config import Settings
 from models.base import utcnow
 from tests.conftest import database_of, empty_tables
 from tests.fake_twilio import FakeTwilio
+from tests.webhook_events import Receiver
 from web.spec import Contract
 
 PROBE_SPEC = Path(__file__).parent / "probe" / "openapi.yaml"
@@ -77,3 +79,11 @@ def phone(twilio: TestClient) -> FakeTwilio:
         return response.status_code, response.text
 
     return FakeTwilio(send, public_base=TWILIO_PUBLIC_URL, auth_token=TWILIO_AUTH_TOKEN)
+
+
+@pytest.fixture
+def receiver(httpserver: HTTPServer) -> Iterator[Receiver]:
+    """A customer's webhook endpoint; the test fails if a delivery strays from the spec."""
+    receiver = Receiver(httpserver)
+    yield receiver
+    assert receiver.invalid == []

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 from connexion import FlaskApp
-from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
@@ -24,16 +23,13 @@ from starlette.testclient import TestClient
 from core.config import PROJECT_ROOT
 from models import Job, JobStatus, WebhookEndpoint
 from models.base import utcnow
+from schemas import events
 from services import webhooks
 from tests.factories import make_business, make_user
-from tests.integration.test_webhooks import ENDPOINTS, Receiver, create, deliver, deliveries, owner_headers
+from tests.integration.test_webhooks import ENDPOINTS, create, deliver, deliveries, owner_headers
 from tests.sign_in import auth_headers
 from tests.smtp import Inbox, start_smtp
-
-
-@pytest.fixture
-def receiver(httpserver: HTTPServer) -> Receiver:
-    return Receiver(httpserver)
+from tests.webhook_events import Receiver, check_delivery
 
 
 def test_an_endpoint_failing_again_and_again_is_paused_and_its_events_wait_without_attempts(
@@ -75,6 +71,7 @@ class Endpoint(ThreadingHTTPServer):
     def __init__(self, *, hang: bool) -> None:
         self.hang = hang
         self.arrived: dict[str, float] = {}
+        self.invalid: list[str] = []  # deliveries that stray from the spec (tests/webhook_events.py)
         self.closing = threading.Event()
         super().__init__(("127.0.0.1", 0), _Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -93,8 +90,12 @@ class _Handler(BaseHTTPRequestHandler):
     server: Endpoint
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.arrived[self.headers["webhook-id"]] = time.monotonic()
+        try:
+            check_delivery(body, dict(self.headers))
+        except AssertionError as stray:
+            self.server.invalid.append(str(stray))
         if self.server.hang:
             self.server.closing.wait(30)
         self.send_response(200)
@@ -115,6 +116,7 @@ def endpoints() -> Iterator[Callable[..., Endpoint]]:
     yield start
     for endpoint in started:
         endpoint.close()
+    assert [endpoint.invalid for endpoint in started] == [[] for _ in started]
 
 
 @pytest.fixture
@@ -161,7 +163,7 @@ def test_a_noisy_neighbours_hanging_endpoint_delays_no_one_elses_webhook_or_rese
     noisy = db.scalar(select(WebhookEndpoint).where(WebhookEndpoint.url == hanging.url))
     assert noisy is not None
     for n in range(1000):  # a backlog of the noisy business's events, all due before anyone else's
-        webhooks.emit(db, noisy.business_id, "business.updated", {"changes": {"greeting": [None, str(n)]}})
+        webhooks.emit(db, noisy.business_id, events.business_updated(noisy.business_id, {"greeting": [None, str(n)]}))
     db.commit()
     quiet_owner = make_user(db)
     make_business(db, owner=quiet_owner)

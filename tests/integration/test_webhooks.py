@@ -11,12 +11,9 @@ from typing import Any
 import pytest
 from connexion import FlaskApp
 from cryptography.fernet import Fernet
-from pytest_httpserver import HTTPServer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from standardwebhooks import Webhook
 from starlette.testclient import TestClient
-from werkzeug import Request, Response
 
 from connectors.webhooks import TargetNotAllowed, check_target
 from core.crypto import Cipher
@@ -30,31 +27,9 @@ from services.webhooks import DELIVER_WEBHOOK, Deliverer
 from tests.conftest import database_of
 from tests.factories import make_business, make_member, make_user
 from tests.sign_in import auth_headers
+from tests.webhook_events import Receiver, verified_event
 
 ENDPOINTS = "/api/v1/webhook-endpoints"
-
-
-class Receiver:
-    """A customer's endpoint: answers from a script (then 200), and verifies what it received."""
-
-    def __init__(self, httpserver: HTTPServer) -> None:
-        self.answers: list[int | float] = []  # a status to answer, or seconds to hang first
-        self.received: list[tuple[bytes, dict[str, str]]] = []
-        httpserver.expect_request("/hooks", method="POST").respond_with_handler(self.handle)
-        self.url = httpserver.url_for("/hooks")
-
-    def handle(self, request: Request) -> Response:
-        self.received.append((request.get_data(), dict(request.headers)))
-        answer = self.answers.pop(0) if self.answers else 200
-        if isinstance(answer, float):
-            time.sleep(answer)
-            answer = 200
-        return Response("ok", status=answer)
-
-
-@pytest.fixture
-def receiver(httpserver: HTTPServer) -> Receiver:
-    return Receiver(httpserver)
 
 
 def owner_headers(client: TestClient, db: Session) -> dict[str, str]:
@@ -157,7 +132,7 @@ def test_a_change_reaches_the_endpoint_signed(
 
     assert deliver(app) == 1
     ((body, received_headers),) = receiver.received
-    event = Webhook(endpoint["secret"]).verify(body, received_headers)  # raises unless signed with the secret
+    event = verified_event(endpoint["secret"], body, received_headers)
     assert event["type"] == "business.updated"
     assert event["data"]["changes"]["greeting"][1] == "Hello there"
     (delivery,) = deliveries(client, headers, endpoint)

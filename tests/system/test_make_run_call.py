@@ -13,10 +13,10 @@ from typing import Any, ClassVar
 
 import httpx2
 import pytest
-from standardwebhooks import Webhook
 
 from tests.fake_twilio import Callee, Caller, FakeTwilio
 from tests.system.test_make_run import MakeRun, eventually, free_port, ready
+from tests.webhook_events import verified_event
 
 AUTH_TOKEN = "make-run-twilio-auth-token-0123456789"
 RECEPTIONIST, FORWARD_TO = "+14155550199", "+14155550100"
@@ -87,7 +87,7 @@ def test_a_forward_nobody_answers_ends_in_a_voicemail_and_a_signed_delivery(
     delivered_headers, body = eventually(
         "the worker delivers voicemail.received", lambda: next(iter(Receiver.deliveries), None)
     )
-    event = Webhook(endpoint.json()["secret"]).verify(body, delivered_headers)
+    event = verified_event(endpoint.json()["secret"], body, delivered_headers)
     assert (event["type"], event["data"]["id"], event["data"]["voicemail"]) == (
         "voicemail.received",
         call["id"],

@@ -68,8 +68,14 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     app._middleware_app.asgi_app = BufferedWSGIBridge(app.app, threads=HANDLER_THREADS)
     for base_path, document in contract.apis():
         is_main = base_path == contract.base_path
-        # The spec documents are served as written by ContractDocumentsMiddleware, not rebuilt per API.
-        ui = SwaggerUIOptions(serve_spec=False, swagger_ui=is_main and settings.api_docs_enabled, swagger_ui_path="/ui")
+        # Connexion routes the whole spec; the documents served (and Swagger UI's, its {base}/openapi.json) are
+        # the public contract, served by ContractDocumentsMiddleware, not rebuilt per API.
+        ui = SwaggerUIOptions(
+            serve_spec=False,
+            spec_path="/openapi.json",
+            swagger_ui=is_main and settings.api_docs_enabled,
+            swagger_ui_path="/ui",
+        )
         app.add_api(document, base_path=base_path, swagger_ui_options=ui)
     register_error_handlers(app)
 

@@ -332,8 +332,9 @@ class BodyLimitMiddleware:
 
 
 class ContractDocumentsMiddleware:
-    """Serves the spec: {base}/openapi.yaml (the file as written) and {base}/openapi.json (parsed, its
-    server's defaults naming this deployment, so Swagger UI and SDKs generated from it reach it)."""
+    """Serves the public contract (the spec without its `x-internal` parts, `web.spec.public`) at
+    {base}/openapi.json and {base}/openapi.yaml: one document in two notations, its server's defaults naming
+    this deployment, so Swagger UI and SDKs generated from it reach it."""
 
     def __init__(self, app: ASGIApp, *, contract: Contract) -> None:
         self.app = app
@@ -344,12 +345,12 @@ class ContractDocumentsMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") else None
         if path == self.json_path:
-            host = Headers(scope=scope).get("host", "")
-            body, media_type = self.contract.served_json(scope.get("scheme", "http"), host), "application/json"
+            served, media_type = self.contract.served_json, "application/json"
         elif path == self.yaml_path:
-            body, media_type = self.contract.text.encode(), "application/yaml"
+            served, media_type = self.contract.served_yaml, "application/yaml"
         else:
             return await self.app(scope, receive, send)
+        body = served(scope.get("scheme", "http"), Headers(scope=scope).get("host", ""))
         await Response(content=body, media_type=media_type)(scope, receive, send)
 
 

@@ -1,4 +1,8 @@
-"""The OpenAPI document, read once: the single source of routes, handlers and allowed methods."""
+"""The OpenAPI document, read once: the single source of routes, handlers and allowed methods; and the public
+contract served from it (`public`: the document without its `x-internal` parts).
+
+  python -m web.spec PATH   writes the public contract as YAML to PATH (`make docs` builds Redoc from it)
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import copy
 import importlib
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -49,18 +54,121 @@ def _path_pattern(template: str) -> re.Pattern[str]:
 
 _Template = tuple[re.Pattern[str], int, frozenset[str]]  # (pattern, parameters, allowed methods)
 
+INTERNAL = "x-internal"
+
+
+def _internal(node: Any) -> bool:
+    return isinstance(node, dict) and node.get(INTERNAL) is True
+
+
+def _strip_internal(node: Any) -> Any:
+    """`node` without what is marked `x-internal: true`, nor any `x-internal` key (the `false` ones are for
+    linters: Spectral's OWASP rules want every server to say it); a property left out leaves `required` too."""
+    if isinstance(node, list):
+        return [_strip_internal(item) for item in node if not _internal(item)]
+    if not isinstance(node, dict):
+        return node
+    result = {key: _strip_internal(value) for key, value in node.items() if key != INTERNAL and not _internal(value)}
+    properties = node.get("properties")
+    if isinstance(properties, dict) and isinstance(node.get("required"), list):
+        result["required"] = [name for name in node["required"] if not _internal(properties.get(name))]
+        if not result["required"]:
+            del result["required"]
+    return result
+
+
+def _operations_of(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for item in document.get("paths", {}).values():
+        yield from (op for method, op in item.items() if method in HTTP_METHODS and isinstance(op, dict))
+
+
+def _used(document: dict[str, Any]) -> set[str]:
+    """The components (`#/components/KIND/NAME`) reachable from everything outside `components`, and the tags
+    (`#/tags/NAME`) operations name."""
+    components = document.get("components", {})
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/") and ref not in found:
+                found.add(ref)
+                kind, name = ref.split("/")[2:4]
+                walk(components.get(kind, {}).get(name))
+            for key, value in node.items():
+                if key != "$ref":
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({key: value for key, value in document.items() if key != "components"})
+    # Security schemes are named by requirements, not by $ref.
+    requirements = list(document.get("security", []))
+    requirements += [requirement for op in _operations_of(document) for requirement in op.get("security", [])]
+    found.update(f"#/components/securitySchemes/{name}" for requirement in requirements for name in requirement)
+    found.update(f"#/tags/{tag}" for op in _operations_of(document) for tag in op.get("tags", []))
+    return found
+
+
+def public(document: dict[str, Any]) -> dict[str, Any]:
+    """The public contract: what customers download, generate SDKs from and read in Swagger UI and Redoc.
+
+    Like Redocly's `remove-x-internal` decorator: any path item, operation, parameter, schema or property
+    marked `x-internal: true` is left out, and a path item left without operations goes with it. Components
+    and tags that only the left-out parts used go too (else generators make models nothing returns and warn
+    "Unused model"); those the whole document never used stay. Nothing else changes: the key order is the
+    spec's and integers keep their exact value (2^63-1 stays 9223372036854775807, which a JavaScript bundler
+    rounds). `document` is not changed.
+    """
+    result: dict[str, Any] = _strip_internal(document)
+    result["paths"] = {
+        path: item
+        for path, item in result.get("paths", {}).items()
+        if any(method in item for method in HTTP_METHODS) or "$ref" in item
+    }
+    orphaned = _used(document) - _used(result)
+    for kind, entries in result.get("components", {}).items():
+        for name in [name for name in entries if f"#/components/{kind}/{name}" in orphaned]:
+            del entries[name]
+    if "tags" in result:
+        result["tags"] = [tag for tag in result["tags"] if f"#/tags/{tag.get('name')}" not in orphaned]
+    return result
+
+
+class _YamlDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # every node written out: no &id001 anchors for a reader to resolve
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # Descriptions as the spec writes them (`|` blocks); PyYAML falls back to quotes where a block cannot hold one.
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_YamlDumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(document: dict[str, Any]) -> str:
+    """`document` as YAML, keys in their order, integers exact."""
+    return yaml.dump(document, Dumper=_YamlDumper, sort_keys=False, allow_unicode=True, width=120)
+
 
 @dataclass(frozen=True)
 class Contract:
-    text: str  # the YAML exactly as written, served at {base}/openapi.yaml
-    document: dict[str, Any] = field(repr=False)
+    document: dict[str, Any] = field(repr=False)  # the whole spec: what Connexion routes, internal parts included
     handler_package: str = "handlers"
-    _served: dict[tuple[str, str], bytes] = field(default_factory=dict, repr=False, compare=False)
+    # (notation, scheme, host) -> the public contract served, for the few deployment names asked for
+    _copies: dict[tuple[str, str, str], bytes] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: Path = SPEC_PATH, handler_package: str = "handlers") -> Contract:
-        text = path.read_text(encoding="utf-8")
-        return cls(text=text, document=yaml.safe_load(text), handler_package=handler_package)
+        return cls(document=yaml.safe_load(path.read_text(encoding="utf-8")), handler_package=handler_package)
+
+    @cached_property
+    def public_document(self) -> dict[str, Any]:
+        """The public contract (`public`): served at {base}/openapi.json and .yaml, shown by Swagger UI and Redoc."""
+        return public(self.document)
 
     @property
     def base_path(self) -> str:
@@ -73,20 +181,32 @@ class Contract:
         servers = path_item.get("servers")
         return _path_of(servers[0]) if servers else self.base_path
 
-    def served_json(self, scheme: str, host: str) -> bytes:
-        """The document as JSON, its server's defaults naming the deployment that serves it (so Swagger UI
-        and an SDK generated from this copy reach it); an implausible Host keeps the spec's defaults."""
-        key = (scheme if scheme in ("http", "https") else "", host if _HOST.fullmatch(host) else "")
-        if key not in self._served:
-            if len(self._served) >= 16:  # Host is the client's to choose: keep a few copies at most
-                self._served.clear()
-            document = copy.deepcopy(self.document)
+    def _served(self, notation: str, scheme: str, host: str) -> bytes:
+        key = (
+            notation,
+            scheme if scheme in ("http", "https") else "",
+            host if _HOST.fullmatch(host) else "",
+        )
+        if key not in self._copies:
+            if len(self._copies) >= 16:  # Host is the client's to choose: keep a few copies at most
+                self._copies.clear()
+            document = copy.deepcopy(self.public_document)
             variables = document["servers"][0].get("variables", {})
-            for name, value in zip(("scheme", "host"), key, strict=True):
+            for name, value in zip(("scheme", "host"), key[1:], strict=True):
                 if value and name in variables:
                     variables[name]["default"] = value
-            self._served[key] = json.dumps(document, default=str).encode()
-        return self._served[key]
+            text = json.dumps(document, default=str) if notation == "json" else dump_yaml(document)
+            self._copies[key] = text.encode()
+        return self._copies[key]
+
+    def served_json(self, scheme: str, host: str) -> bytes:
+        """The public contract as JSON, its server's defaults naming the deployment that serves it (so Swagger
+        UI and an SDK generated from this copy reach it); an implausible Host keeps the spec's defaults."""
+        return self._served("json", scheme, host)
+
+    def served_yaml(self, scheme: str, host: str) -> bytes:
+        """The same document as `served_json`, as YAML."""
+        return self._served("yaml", scheme, host)
 
     def apis(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(base path, document with only the paths served under it), the main API first."""
@@ -179,3 +299,18 @@ class Contract:
     def resolve_handler(self, operation_id: str) -> Callable[..., Any]:
         module, _, function = self.handler_name(operation_id).rpartition(".")
         return getattr(importlib.import_module(module), function)  # type: ignore[no-any-return]
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m web.spec PATH (writes the public contract there, as YAML)", file=sys.stderr)
+        return 2
+    contract = Contract.load()
+    Path(argv[0]).write_text(dump_yaml(contract.public_document), encoding="utf-8")
+    left_out = sorted(set(contract.document["paths"]) - set(contract.public_document["paths"]))
+    print(f"{argv[0]}: the public contract, {len(contract.public_document['paths'])} paths; internal: {left_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -44,18 +44,6 @@ def test_swagger_ui_is_served_with_a_csp_that_lets_it_run(client: TestClient) ->
     assert client.get("/api/v1/ui/swagger-ui-bundle.js").status_code == 200
 
 
-def test_the_spec_is_served_as_json_and_as_the_yaml_file_written(client: TestClient) -> None:
-    from web.spec import SPEC_PATH
-
-    as_json = client.get("/api/v1/openapi.json")
-    as_yaml = client.get("/api/v1/openapi.yaml")
-
-    assert as_json.json()["openapi"] == "3.0.3"
-    assert "/health-check/liveness" in as_json.json()["paths"]
-    assert as_yaml.headers["content-type"].startswith("application/yaml")
-    assert as_yaml.content == SPEC_PATH.read_bytes()
-
-
 def test_responses_to_credentialed_requests_are_not_stored(client: TestClient) -> None:
     response = client.get("/api/v1/health", headers={"Authorization": "Bearer x"})
 

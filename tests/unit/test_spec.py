@@ -13,7 +13,7 @@ import yaml
 from core import __version__
 from core.config import PROJECT_ROOT
 from models.business import API_KEY_SCOPES, ROLE_SCOPES
-from web.spec import Contract
+from web.spec import SPEC_PATH, Contract
 
 CONTRACT = Contract.load()
 OPERATIONS = CONTRACT.operations
@@ -222,4 +222,4 @@ def test_no_key_is_written_twice() -> None:
             assert not duplicates, f"{duplicates} twice at line {node.start_mark.line + 1}"
             return super().construct_mapping(node, deep=deep)
 
-    yaml.load(CONTRACT.text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    yaml.load(SPEC_PATH.read_text(encoding="utf-8"), Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass

@@ -101,11 +101,13 @@ $(SPEC_DIFF_INSTALLED): $(SPEC_DIFF_DIR)/package.json $(SPEC_DIFF_DIR)/package-l
 	npm ci --prefix $(SPEC_DIFF_DIR) --prefer-offline --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
-docs: $(DOCS_HTML) ## Build the API reference (Redoc, one offline HTML file) that /api/v1/docs serves
+docs: $(INSTALLED) $(DOCS_HTML) ## Build the API reference (Redoc, one offline HTML file) that /api/v1/docs serves
 
-$(DOCS_HTML): openapi/openapi.yaml redocly.yaml
+# From the public contract (the spec without its x-internal parts: web/spec.py `public`), as /api/v1/openapi.json.
+$(DOCS_HTML): openapi/openapi.yaml redocly.yaml web/spec.py
 	@mkdir -p $(@D)
-	$(REDOCLY) build-docs --inlineBundle --output=$@.tmp openapi/openapi.yaml
+	$(BIN)/python -m web.spec $(@D)/openapi.public.yaml
+	$(REDOCLY) build-docs --inlineBundle --output=$@.tmp $(@D)/openapi.public.yaml
 	mv $@.tmp $@
 
 pytest: $(INSTALLED) docs ## Unit, integration, system and contract tests (needs DATABASE_URL: make test sets one)
@@ -117,7 +119,7 @@ fuzz: $(INSTALLED) ## Schemathesis against the live gunicorn server (needs DATAB
 e2e: $(INSTALLED) ## The receptionist end-to-end scripts (full, then smoke) against live gunicorn (needs DATABASE_URL)
 	scripts/live-e2e
 
-sdk: $(INSTALLED) ## Generate the SDKs from the public spec: Python ones run against live gunicorn, TypeScript under tsc (needs DATABASE_URL)
+sdk: $(INSTALLED) ## Generate the SDKs from the served URL of live gunicorn (the public contract): Python ones run a scenario, TypeScript under tsc (needs DATABASE_URL)
 	scripts/live-sdk
 
 bench: $(INSTALLED) ## Switchboard beside a plain Flask baseline on PostgreSQL with 10,000 plans (wrk; BENCH_PROFILE=1: py-spy)

@@ -85,7 +85,12 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     if settings.tracing_enabled:
         app.add_middleware(TracingMiddleware, position=before_errors)
     app.add_middleware(AccessLogMiddleware, position=before_errors)
-    app.add_middleware(SecurityHeadersMiddleware, position=before_errors, ui_path=f"{contract.base_path}/ui")
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        position=before_errors,
+        ui_path=f"{contract.base_path}/ui",
+        deprecations=contract.deprecations,
+    )
     app.add_middleware(RateLimitHeadersMiddleware, position=before_errors)
     if settings.cors_origins:
         app.add_middleware(

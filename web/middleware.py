@@ -9,7 +9,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import ClassVar
@@ -214,7 +214,8 @@ def _problem_code(body: bytearray | None) -> str | None:
 
 class SecurityHeadersMiddleware:
     """The guidelines' security headers on every response; Swagger UI gets the CSP it needs to run, and a
-    response that brings its own CSP keeps it (the API reference's names its inline scripts' hashes)."""
+    response that brings its own CSP keeps it (the API reference's names its inline scripts' hashes). A
+    deprecated operation's responses, errors too, say so and when it goes (`Deprecation`, `Sunset`)."""
 
     COMMON: ClassVar[dict[str, str]] = {
         "X-Content-Type-Options": "nosniff",
@@ -225,9 +226,10 @@ class SecurityHeadersMiddleware:
     API_CSP = "default-src 'none'; frame-ancestors 'none'"
     UI_CSP = "frame-ancestors 'none'"
 
-    def __init__(self, app: ASGIApp, *, ui_path: str) -> None:
+    def __init__(self, app: ASGIApp, *, ui_path: str, deprecations: Mapping[str, Mapping[str, str]]) -> None:
         self.app = app
         self.ui_path = ui_path
+        self.deprecations = deprecations  # operationId -> Deprecation and Sunset (web.spec.Contract.deprecations)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -243,6 +245,9 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("Content-Security-Policy", csp)
                 if carries_credentials:
                     headers["Cache-Control"] = "no-store"
+                if self.deprecations:
+                    routing = scope.get("extensions", {}).get("connexion_routing", {})
+                    headers.update(self.deprecations.get(routing.get("operation_id"), {}))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -13,6 +13,8 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from email.utils import format_datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,11 @@ class Operation:
     path: str  # full path as served, e.g. /api/v1/plans/{planId}
     operation_id: str
     tag: str
+
+
+def _date(value: object) -> date:
+    """A date the spec writes unquoted (YAML reads it as one) or quoted."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _snake_case(name: str) -> str:
@@ -273,6 +280,22 @@ class Contract:
             for op in item.values()
             if isinstance(op, dict) and "operationId" in op
         }
+
+    @cached_property
+    def deprecations(self) -> dict[str, dict[str, str]]:
+        """operationId -> the headers every response of a `deprecated: true` operation carries: `Deprecation`
+        (RFC 9745, from `x-deprecated-at`) and `Sunset` (RFC 8594, from `x-sunset`), both dates."""
+        found = {}
+        for item in self.document["paths"].values():
+            for op in item.values():
+                if isinstance(op, dict) and op.get("deprecated"):
+                    since = datetime.combine(_date(op["x-deprecated-at"]), time(), UTC)
+                    sunset = datetime.combine(_date(op["x-sunset"]), time(), UTC)
+                    found[op["operationId"]] = {
+                        "Deprecation": f"@{int(since.timestamp())}",
+                        "Sunset": format_datetime(sunset, usegmt=True),
+                    }
+        return found
 
     @cached_property
     def rate_policies(self) -> dict[str, str]:

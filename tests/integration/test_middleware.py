@@ -35,6 +35,18 @@ def test_every_response_has_a_request_id_and_security_headers(client: TestClient
         assert response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
 
 
+def test_a_deprecated_operation_says_so_and_when_it_goes_on_every_answer(client: TestClient, probe: TestClient) -> None:
+    """RFC 9745's Deprecation and RFC 8594's Sunset, from the spec's `deprecated: true` with its two dates."""
+    served, refused = probe.get("/api/v1/probe/old"), probe.get("/api/v1/probe/old?count=-1")
+
+    for response in (served, refused):
+        assert response.headers["Deprecation"] == "@1796083200"  # 2026-12-01T00:00:00Z
+        assert response.headers["Sunset"] == "Tue, 01 Jun 2027 00:00:00 GMT"
+    assert (served.status_code, refused.status_code) == (200, 400)
+    assert "Deprecation" not in probe.post("/api/v1/probe/echo", json={"name": "x"}).headers
+    assert "Deprecation" not in client.get("/api/v1/plans").headers  # the product deprecates nothing yet
+
+
 def test_swagger_ui_is_served_with_a_csp_that_lets_it_run(client: TestClient) -> None:
     response = client.get("/api/v1/ui/")
 

@@ -223,3 +223,24 @@ def test_no_key_is_written_twice() -> None:
             return super().construct_mapping(node, deep=deep)
 
     yaml.load(SPEC_PATH.read_text(encoding="utf-8"), Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+PROBE = Contract.load(PROJECT_ROOT / "tests" / "integration" / "probe" / "openapi.yaml")
+
+
+@pytest.mark.parametrize("contract", [CONTRACT, PROBE], ids=["the spec", "the probe spec"])
+def test_a_deprecated_operation_names_when_it_was_deprecated_and_when_it_goes(contract: Contract) -> None:
+    """Its responses carry Deprecation and Sunset from these dates (web/middleware.py SecurityHeadersMiddleware)."""
+    deprecated = [op for _, _, op in _operations(contract.document) if op.get("deprecated")]
+
+    for op in deprecated:
+        assert set(contract.deprecations[op["operationId"]]) == {"Deprecation", "Sunset"}
+        assert str(op["x-deprecated-at"]) < str(op["x-sunset"]), op["operationId"]
+    assert set(contract.deprecations) == {op["operationId"] for op in deprecated}
+
+
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            if isinstance(op, dict) and "operationId" in op:
+                yield path, method, op

@@ -17,6 +17,10 @@ def echo_body(body: dict[str, Any]) -> Response:
     return body, 200, JSON
 
 
+def old_way(count: int = 0) -> Response:
+    return {"count": count}, 200, JSON
+
+
 def explode() -> Response:
     raise RuntimeError("SELECT secret FROM settings WHERE password='hunter2'")
 

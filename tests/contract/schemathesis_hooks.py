@@ -17,15 +17,17 @@ lifts that lock before it signs in again.
 Positive data reaches the logic behind the schema. Schema-valid is not enough for the rules no JSON
 Schema keyword carries, and positive cases that break them only ever test the rule's 422. So:
 - map_case shapes each positive case, as generated, to those rules: real E.164 numbers (libphonenumber's
-  example numbers), IANA time zones, business hours that open before they close, passwords not on
+  example numbers), instants of this century (the schedule's, the preview's, the simulator's), IANA time
+  zones, business hours that open before they close, passwords not on
   data/common-passwords.txt, a new business without a phone number (it holds none yet), and an OAuth
   callback that carries what Google sends (a code of printable ASCII, or `error=access_denied`). Each
   replacement is picked from the drawn value, so a seed still fixes what is sent. Negative cases are left
   as drawn.
 - before_call gives positive cases, as they are sent, what only the server knows at that moment. Every
   one: the business's current ETag for If-Match and a number it holds for `phoneNumber`; for
-  createBusiness, the token of a newcomer who belongs to no business (the fuzz user owns one). Every other
-  one of an operation that takes a secret (the rest keep the drawn secret, so its refusal is fuzzed too):
+  createBusiness, the token of a newcomer who belongs to no business (the fuzz user owns one); for
+  simulateCall, a receptionist number (one it holds, set through updateBusiness, as a user would first).
+  Every other one of an operation that takes a secret (the rest keep the drawn secret, so its refusal is fuzzed too):
   the fuzz user's current password; one-time tokens read from the mail the server queued (the
   `send_email` jobs, the outbox a worker would send; no worker runs during the fuzz), for acceptInvitation
   an invitation of the newcomer by the fuzz user; an OAuth `state` the server issued; a dead job for
@@ -59,7 +61,7 @@ from schemathesis import Case
 from schemathesis.generation import GenerationMode
 from schemathesis.generation.meta import TestPhase
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 from twilio.request_validator import RequestValidator
 
 from cli import staff
@@ -178,6 +180,10 @@ def _shape(case: Case, operation_id: str) -> None:
         query = _shaped_times(dict(case.query))
         if query != case.query:
             case.query = query
+    if operation_id == "simulateCall" and isinstance(case.body, dict) and "at" in case.body:
+        body = _shaped_times(dict(case.body))
+        if body != case.body:
+            case.body = body
 
 
 def _shaped_body(operation_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -503,10 +509,26 @@ def _twilio_signed(case: Case) -> None:
     case.headers = {**(case.headers or {}), "X-Twilio-Signature": signature}
 
 
+def _receptionist_number(case: Case) -> None:
+    """simulateCall: the receptionist has a number, as a user gives it one before simulating a call (the fuzzer
+    clears and releases them; 422 no_phone_number without one is tested in integration)."""
+    with _database().sessions() as session:
+        business = _fuzz_business_row(session)
+        if business is None or business.phone_number is not None:
+            return
+    _, held = _fuzz_business()
+    if not held:
+        _new_number(case)
+        _, held = _fuzz_business()
+    if held:
+        _as_fuzz_user(case, "PATCH", "/business/me", body={"phoneNumber": held[0]})
+
+
 _STATE: dict[str, Callable[[Case], None]] = {
     "replaceBusiness": _business_settings,
     "updateBusiness": _business_settings,
     "createBusiness": _create_business,
+    "simulateCall": _receptionist_number,
     "answerTwilioCall": _twilio_signed,
     "recordTwilioCallStatus": _twilio_signed,
     "recordTwilioRecording": _twilio_signed,
@@ -693,15 +715,19 @@ def _mailed_token(to: str, template: str) -> str | None:
     return tokens[0] if tokens else None
 
 
+def _fuzz_business_row(session: Session) -> Business | None:
+    return session.scalar(
+        select(Business)
+        .join(Membership, Membership.business_id == Business.id)
+        .join(User, User.id == Membership.user_id)
+        .where(User.email == FUZZ_USER["email"])
+    )
+
+
 def _fuzz_business() -> tuple[str, list[str]]:
     """The fuzz business's ETag and its active numbers, in one read."""
     with _database().sessions() as session:
-        business = session.scalar(
-            select(Business)
-            .join(Membership, Membership.business_id == Business.id)
-            .join(User, User.id == Membership.user_id)
-            .where(User.email == FUZZ_USER["email"])
-        )
+        business = _fuzz_business_row(session)
         if business is None:
             return '"v0"', []
         held = session.scalars(

@@ -104,10 +104,14 @@ class MakeRun:
         return left
 
 
+NOT_A_USERS = {"PG_TEST_ADMIN_URL", "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir", "GUNICORN_CMD_ARGS"}
+
+
 def clean_environment(var_dir: Path, port: int) -> dict[str, str]:
-    """A new user's environment: none of the settings the test run itself was given (DATABASE_URL above all)."""
-    env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields and k != "PG_TEST_ADMIN_URL"}
-    return env | {"VAR_DIR": str(var_dir), "PORT": str(port), "WEB_CONCURRENCY": "1"}
+    """A new user's environment: none of the settings the test run itself was given (DATABASE_URL above all),
+    nor a metrics directory or gunicorn arguments; gunicorn's workers are the default two, as users get them."""
+    env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields and k not in NOT_A_USERS}
+    return env | {"VAR_DIR": str(var_dir), "PORT": str(port)}
 
 
 def start(var_dir: Path, log: Path, port: int | None = None, settings: dict[str, str] | None = None) -> MakeRun:

@@ -90,7 +90,7 @@ def owner_email(database_url: str, migrated: None) -> Iterator[str]:
 def server(database_url: str, migrated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """gunicorn as production starts it, on the test database; its base URL."""
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port), "WEB_CONCURRENCY": "1", "APP_ENV": "test"}
+    env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port)}  # make run's: its defaults, two workers
     log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

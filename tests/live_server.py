@@ -52,8 +52,10 @@ def gunicorn(database_url: str, log_path: Path, **settings: str) -> Iterator[tup
         **os.environ,
         "DATABASE_URL": f"{database_url}?application_name=lifecycle-test",
         "PORT": str(port),
+        # One worker: a bound kept per worker (connections, in-memory rate limits) is exact only with one (the
+        # drain's own test sets 2); make run's default two are tested as users start them (test_metrics, system).
         "WEB_CONCURRENCY": "1",
-        "APP_ENV": "test",
+        "APP_ENV": "test",  # as development (responses validated), but /metrics wants its token
         "HTTP_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),
         "SHUTDOWN_DRAIN_SECONDS": "0",  # the drain's own tests set one
         **UNLIMITED_ENV,

@@ -115,7 +115,8 @@ class Scenario:
 def arguments(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--url", required=True, help="the API's base URL, e.g. http://127.0.0.1:3001/api/v1")
-    parser.add_argument("--sdk", required=True, type=Path, help="the folder holding the generated package")
+    parser.add_argument("--sdk", type=Path, help="the folder holding the generated package (default: installed)")
     args = parser.parse_args()
-    sys.path.insert(0, str(args.sdk.resolve()))
+    if args.sdk:
+        sys.path.insert(0, str(args.sdk.resolve()))
     return args

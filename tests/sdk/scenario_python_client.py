@@ -1,6 +1,7 @@
 """One customer's story through the SDK that openapi-python-client generates from the public spec.
 
-Run by scripts/live-sdk against a live server; uses nothing but the generated package (and its httpx):
+Run by scripts/live-sdk against a live server; uses nothing but the generated package (and its httpx), as the
+built wheel installs it (scripts/live-sdk runs it with the Python of a venv holding the wheel) or from a folder:
   python tests/sdk/scenario_python_client.py --url http://127.0.0.1:3001/api/v1 --sdk reports/sdk/python-client
 """
 
@@ -19,7 +20,7 @@ GREETING = "Thanks for calling SDK Dental (openapi-python-client)!"
 
 def main() -> int:
     args = arguments(__doc__ or "")
-    # The generated package, imported from --sdk (reports/sdk/python-client).
+    # The generated package: installed, or imported from --sdk (reports/sdk/python-client).
     from switchboard_api_client import AuthenticatedClient, Client
     from switchboard_api_client.api.api_keys import create_api_key
     from switchboard_api_client.api.audit import list_audit_events

@@ -119,7 +119,7 @@ fuzz: $(INSTALLED) ## Schemathesis against the live gunicorn server (needs DATAB
 e2e: $(INSTALLED) ## The receptionist end-to-end scripts (full, then smoke) against live gunicorn (needs DATABASE_URL)
 	scripts/live-e2e
 
-sdk: $(INSTALLED) ## Generate the SDKs from the served URL of live gunicorn (the public contract): Python ones run a scenario, TypeScript under tsc (needs DATABASE_URL)
+sdk: $(INSTALLED) ## SDKs from the served URL of live gunicorn: generated, packaged into build/sdk/ (wheel, npm), installed and run against it (needs DATABASE_URL)
 	scripts/live-sdk
 
 bench: $(INSTALLED) ## Switchboard beside a plain Flask baseline on PostgreSQL with 10,000 plans (wrk; BENCH_PROFILE=1: py-spy)

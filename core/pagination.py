@@ -98,3 +98,14 @@ def paginate(
         last = rows[limit - 1]
         return Page(rows[:limit], encode_cursor([getattr(last, attribute.key) for attribute in order_by]))
     return Page(rows, None)
+
+
+def within(
+    statement: Select[T], column: QueryableAttribute[Any], since: datetime | None, until: datetime | None
+) -> Select[T]:
+    """`statement` narrowed to rows whose `column` is at or after `since` and before `until` (either open)."""
+    if since is not None:
+        statement = statement.where(column >= since)
+    if until is not None:
+        statement = statement.where(column < until)
+    return statement

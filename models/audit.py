@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, select
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
-from core.pagination import Page, paginate
+from core.pagination import Page, paginate, within
 from models.base import Base, utcnow
 
 
@@ -58,8 +58,5 @@ class AuditEvent(Base):
             statement = statement.where(cls.action == action)
         if actor_id is not None:
             statement = statement.where(cls.actor_id == actor_id)
-        if since is not None:
-            statement = statement.where(cls.created_at >= since)
-        if until is not None:
-            statement = statement.where(cls.created_at < until)
+        statement = within(statement, cls.created_at, since, until)
         return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor, newest_first=True)

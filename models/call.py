@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
 from core.errors import NotFound
-from core.pagination import Page, paginate
+from core.pagination import Page, paginate, within
 from models.base import Base, utcnow
 
 
@@ -239,10 +239,7 @@ class Call(Base):
             statement = statement.where(cls.direction == direction)
         if simulated is not None:
             statement = statement.where(cls.simulated.is_(simulated))
-        if since is not None:
-            statement = statement.where(cls.started_at >= since)
-        if until is not None:
-            statement = statement.where(cls.started_at < until)
+        statement = within(statement, cls.started_at, since, until)
         return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor, newest_first=True)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, delete, select
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
 from core.errors import NotFound
-from core.pagination import Page, paginate
+from core.pagination import Page, paginate, within
 from models.base import Base, utcnow
 
 TYPES = ("call.completed", "voicemail.received", "business.updated")
@@ -71,10 +71,7 @@ class Event(Base):
         statement = select(cls).where(cls.business_id == business_id)
         if type is not None:
             statement = statement.where(cls.type == type)
-        if since is not None:
-            statement = statement.where(cls.created_at >= since)
-        if until is not None:
-            statement = statement.where(cls.created_at < until)
+        statement = within(statement, cls.created_at, since, until)
         return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor, newest_first=True)
 
     @classmethod

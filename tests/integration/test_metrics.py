@@ -115,7 +115,7 @@ def test_a_scrape_while_the_database_is_down_still_answers(settings: Settings) -
     assert "switchboard_http_requests_total" in text
 
 
-def _per_worker(directory: Path, labels: tuple[tuple[str, str], ...]) -> dict[str, float]:
+def per_worker(directory: Path, labels: tuple[tuple[str, str], ...]) -> dict[str, float]:
     """The requests with these labels counted by each worker process, read from its own file alone."""
     counted = {}
     for path in directory.glob("counter_*.db"):
@@ -231,10 +231,10 @@ def test_requests_are_counted_by_operation_across_workers_as_users_start_the_ser
             if counted == 200 or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        per_worker = _per_worker(directory, LIST_COUNTRIES_OK)
+        workers = per_worker(directory, LIST_COUNTRIES_OK)
 
     assert statuses == [200] * 200
     assert counted == 200, text  # what Prometheus reads
-    assert sorted(count > 0 for count in per_worker.values()) == [True, True], per_worker  # by both workers
-    assert sum(per_worker.values()) == 200
+    assert sorted(count > 0 for count in workers.values()) == [True, True], workers  # by both workers
+    assert sum(workers.values()) == 200
     assert not directory.exists()  # gunicorn's own directory goes with it

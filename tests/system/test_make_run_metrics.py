@@ -3,41 +3,18 @@ requests counted by operation, from both workers, with no metrics directory name
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.integration.test_metrics import LIST_COUNTRIES_OK, per_worker, samples
 from tests.system.test_make_run import eventually, ready
 
-LIST_COUNTRIES_OK = {"method": "GET", "operation": "listCountries", "status": "200"}
 
-
-def counted(text: str, labels: dict[str, str]) -> float:
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "switchboard_http_requests_total" and sample.labels == labels
-    )
-
-
-def per_worker(tmp: Path) -> dict[str, float]:
-    """listCountries 200s by worker process, each read from its own file in gunicorn's metrics directory."""
-    counts = {}
-    for path in tmp.glob("switchboard-metrics-*/counter_*.db"):
-        with tempfile.TemporaryDirectory() as alone:
-            shutil.copy(path, Path(alone) / path.name)
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry, path=alone)
-            counts[path.stem] = counted(generate_latest(registry).decode(), LIST_COUNTRIES_OK)
-    return counts
+def counted(text: str) -> float:
+    return samples(text, "switchboard_http_requests_total").get(LIST_COUNTRIES_OK, 0)
 
 
 def test_make_run_counts_requests_by_operation_from_both_workers(tmp_path: Path) -> None:
@@ -58,13 +35,14 @@ def test_make_run_counts_requests_by_operation_from_both_workers(tmp_path: Path)
         deadline = time.monotonic() + 10  # a request is counted just after its response is sent
         while True:
             scrape = httpx2.get(f"{base}/metrics", timeout=10)  # open: make run's default is development
-            if counted(scrape.text, LIST_COUNTRIES_OK) == 100 or time.monotonic() > deadline:
+            if counted(scrape.text) == 100 or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
-        workers = per_worker(tmp)
+        (directory,) = tmp.glob("switchboard-metrics-*")  # gunicorn.conf.py's default, in TMPDIR
+        workers = per_worker(directory, LIST_COUNTRIES_OK)
 
     assert statuses == [200] * 100
     assert scrape.status_code == 200
-    assert counted(scrape.text, LIST_COUNTRIES_OK) == 100, scrape.text
+    assert counted(scrape.text) == 100, scrape.text
     assert sorted(count > 0 for count in workers.values()) == [True, True], workers
     assert sum(workers.values()) == 100

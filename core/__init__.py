@@ -2,4 +2,4 @@
 import contracts): configuration, database, domain errors, logging, pagination, crypto, passwords, tokens,
 phone numbers and the caller."""
 
-__version__ = "0.1.0"  # equals info.version of openapi/openapi.yaml (a unit test holds them together)
+__version__ = "0.2.0"  # equals info.version of openapi/openapi.yaml (a unit test holds them together)

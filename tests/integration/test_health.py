@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from app import create_app
+from core import __version__
 from core.config import Settings
 from models import Job, JobStatus
 from tests.conftest import database_of
+from web.spec import Contract
 
 
 def test_liveness_answers_while_the_process_runs(client: TestClient) -> None:
@@ -96,7 +98,7 @@ def test_health_reports_version_uptime_database_and_jobs(client: TestClient) -> 
 
     assert body["status"] == "ok"
     assert body["database"] == "ok"
-    assert body["version"] == "0.1.0"
+    assert body["version"] == __version__ == Contract.load().document["info"]["version"]
     assert body["uptimeSeconds"] >= 0
     assert body["jobs"] == {"queued": 0, "running": 0, "dead": 0, "deadAlerting": 0, "oldestQueuedSeconds": 0}
 

@@ -31,7 +31,8 @@ Schema keyword carries, and positive cases that break them only ever test the ru
   the fuzz user's current password; one-time tokens read from the mail the server queued (the
   `send_email` jobs, the outbox a worker would send; no worker runs during the fuzz), for acceptInvitation
   an invitation of the newcomer by the fuzz user; an OAuth `state` the server issued; a dead job for
-  retryJob; a member (the newcomer) for updateMember and removeMember; and for the sign-ins
+  retryJob; an event of the fuzz business for getEvent, and a delivery of one for retryWebhookDelivery
+  (ids no generator can guess); a member (the newcomer) for updateMember and removeMember; and for the sign-ins
   (login, refreshTokens, issueToken) the newcomer's password or newest refresh token. The examples phase
   applies no case hooks (Schemathesis builds its cases from the spec's examples directly), so before_call
   shapes those cases too.
@@ -94,6 +95,8 @@ from models import (
 )
 from models.base import utcnow
 from models.business import API_KEY_SCOPES
+from schemas import events
+from services import webhooks
 from services.mail import SEND_EMAIL
 
 # The keyset each paginated operation orders by.
@@ -461,6 +464,51 @@ def _dead_job(case: Case) -> None:
         case.path_parameters = {**(case.path_parameters or {}), "jobId": str(job.id)}
 
 
+def _fuzz_event(session: Session) -> tuple[Event, WebhookEndpoint] | None:
+    """A business.updated event of the fuzz business, delivered to an endpoint of its that is switched on (one
+    is added when the fuzzer deleted or switched off them all): what a customer's integration has."""
+    business = _fuzz_business_row(session)
+    if business is None:
+        return None
+    endpoint = session.scalar(
+        select(WebhookEndpoint).where(WebhookEndpoint.business_id == business.id, WebhookEndpoint.enabled.is_(True))
+    )
+    if endpoint is None:
+        endpoint = WebhookEndpoint(
+            business_id=business.id, url="https://hooks.example.com/fuzz", events=[], secret_ciphertext="-"
+        )
+        session.add(endpoint)
+        session.flush()
+    endpoint.events = sorted({*endpoint.events, "business.updated"})
+    event = webhooks.emit(session, business.id, events.business_updated(business.id, {"greeting": [None, "Fuzz"]}))
+    return event, endpoint
+
+
+def _real_event(case: Case) -> None:
+    """getEvent: an event of the fuzz business (the fuzzer can guess none: ids are random)."""
+    with _database().sessions.begin() as session:
+        made = _fuzz_event(session)
+        if made is not None:
+            case.path_parameters = {**(case.path_parameters or {}), "eventId": made[0].id}
+
+
+def _real_delivery(case: Case) -> None:
+    """retryWebhookDelivery: a delivery of the fuzz business's, to an endpoint that is switched on."""
+    with _database().sessions.begin() as session:
+        made = _fuzz_event(session)
+        if made is None:
+            return
+        event, endpoint = made
+        session.flush()
+        delivery = session.scalar(
+            select(WebhookDelivery.id).where(
+                WebhookDelivery.event_id == event.id, WebhookDelivery.endpoint_id == endpoint.id
+            )
+        )
+        ids = {"endpointId": str(endpoint.id), "deliveryId": str(delivery)}
+        case.path_parameters = {**(case.path_parameters or {}), **ids}
+
+
 def _member(case: Case) -> None:
     """A member of the fuzz business to change or remove: the newcomer, joined again as a member."""
     _ensure_account(case, NEWCOMER)
@@ -544,6 +592,8 @@ _SECRETS: dict[str, Callable[[Case], None]] = {
     "verifyEmail": _verify_email,
     OAUTH_CALLBACK: _oauth_callback,
     "retryJob": _dead_job,
+    "getEvent": _real_event,
+    "retryWebhookDelivery": _real_delivery,
     "updateMember": _member,
     "removeMember": _member,
     "login": _sign_in_credentials,

@@ -14,8 +14,11 @@ from core.crypto import Cipher
 from core.db import Database, create_db_engine
 from core.logging import configure_logging
 from models import Event
-from services.jobs import Queue, Worker
+from services import digest, recordings
+from services.jobs import HOUSEKEEPING_SECONDS, Queue, Worker
 from services.mail import SEND_EMAIL, Mailer
+from services.notifications import NOTIFY_CALL, Notifier
+from services.text_back import SEND_SMS, Texter
 from services.webhooks import DELIVER_WEBHOOK, Deliverer
 
 
@@ -27,6 +30,8 @@ def main() -> None:
         database,
         {
             SEND_EMAIL: Queue(Mailer(settings).send_job, settings.worker_concurrency),
+            NOTIFY_CALL: Queue(Notifier(database, settings).notify_job, settings.worker_concurrency),
+            SEND_SMS: Queue(Texter(database, settings).send_job, settings.worker_concurrency),
             DELIVER_WEBHOOK: Queue(
                 Deliverer(
                     database,
@@ -42,7 +47,11 @@ def main() -> None:
         retention=timedelta(days=settings.job_retention_days),
         backoff_base=timedelta(seconds=settings.job_backoff_base_seconds),
         backoff_cap=timedelta(seconds=settings.job_backoff_cap_seconds),
-        purges=[Event.clean_up],  # the events API keeps 30 days
+        periodic=[
+            (Event.clean_up, HOUSEKEEPING_SECONDS),  # the events API keeps 30 days
+            (recordings.purge_expired_calls, HOUSEKEEPING_SECONDS),  # each business's call retention
+            (digest.send_due, settings.digest_check_seconds),  # the daily digests, in each business's time zone
+        ],
     )
 
     def stop(_signal: int, _frame: FrameType | None) -> None:

@@ -77,6 +77,17 @@ class Settings(BaseSettings):
     # reaches it) plus the path. Without a token every Twilio request is refused.
     twilio_auth_token: str = Field("", max_length=200)
     public_base_url: str = Field("http://localhost:3001", max_length=300, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    # Twilio's REST API (texts to callers, voicemail recordings), as this account (with the auth token above);
+    # TWILIO_API_BASE_URL is for a local fake in tests. Without an account SID nothing is texted and
+    # recordings are not fetched.
+    twilio_account_sid: str = Field("", max_length=64, pattern=r"^(AC[0-9a-fA-F]{32})?$")
+    twilio_api_base_url: str = Field("https://api.twilio.com", max_length=300, pattern=r"^https?://[^\s/]+$")
+    # A voicemail the API streams from Twilio (GET /calls/{callId}/recording): the whole fetch's deadline (each
+    # connect and read within it, at most 10 s) and the most it passes on (a longer one is cut off).
+    recording_fetch_seconds: float = Field(60, gt=0, le=600)
+    recording_max_bytes: int = Field(20 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
+    # A voicemail's email waits this long for its transcript (sent without it after that).
+    transcript_wait_seconds: float = Field(120, ge=0, le=3600)
     # Customers' webhook endpoints: how long a delivery waits for an answer.
     webhook_timeout_seconds: float = Field(10, gt=0, le=60)
     # OpenTelemetry tracing (core/tracing.py): spans go to this OTLP/HTTP collector; unset, tracing is off.
@@ -115,6 +126,9 @@ class Settings(BaseSettings):
     # A failed job's retries: exponential from the base, capped (each with jitter), until its window closes.
     job_backoff_base_seconds: float = Field(10, gt=0, le=3600)
     job_backoff_cap_seconds: float = Field(1800, gt=0, le=86_400)
+    # How often each worker looks for daily digests that are due (services/digest.py); a digest goes once
+    # however many workers look. Tests shorten it; an hour's check would send digests up to an hour late.
+    digest_check_seconds: float = Field(60, gt=0, le=3600)
     # Sign-in. JWT_PRIVATE_KEYS is a JWKS of EC P-256 private keys, each with a kid: the first signs, all
     # verify. Empty outside production: a key is generated once into VAR_DIR.
     jwt_private_keys: str = ""

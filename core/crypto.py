@@ -45,9 +45,10 @@ class Cipher:
     def encrypt(self, text: str) -> str:
         return self._fernet.encrypt(text.encode()).decode("ascii")
 
-    def decrypt(self, ciphertext: str) -> str:
+    def decrypt(self, ciphertext: str, *, max_age_seconds: int | None = None) -> str:
+        """The plaintext; CannotDecrypt for a forged, damaged or (with `max_age_seconds`) older ciphertext."""
         try:
-            return self._fernet.decrypt(ciphertext.encode("ascii")).decode()
+            return self._fernet.decrypt(ciphertext.encode("ascii"), ttl=max_age_seconds).decode()
         except (InvalidToken, UnicodeError):
             raise CannotDecrypt() from None
 

@@ -70,6 +70,9 @@ def configure_logging(settings: Settings) -> None:
     # Our access log replaces uvicorn's; gunicorn's own lines go through the root handler.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
+    # httpx2 logs each request's URL at INFO (a Twilio recording's names the account; a webhook endpoint's may
+    # carry its owner's secret in the query): the connectors log what they did, without them.
+    logging.getLogger("httpx2").setLevel(max(root.level, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "gunicorn.error", "gunicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from connectors.twilio_recordings import Audio
 from core.tenancy import Caller
 from models import Call
 from schemas.call import call_list_schema, call_schema
 from schemas.events import event_schema
 from schemas.receptionist import decision_schema
-from services import telephony
-from web.context import now, session
+from services import recordings, telephony
+from web.context import now, services, session
 from web.idempotency import idempotent
-from web.responses import JSON, Response
+from web.responses import JSON, Response, streamed
 from web.validation import utc_instant
 
 
@@ -55,3 +56,22 @@ def simulate_call(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
         "events": event_schema.dump(emitted, many=True),
     }
     return answer, 201, {**JSON, "Location": f"/api/v1/calls/{call.id}"}
+
+
+def get_call_recording(token_info: dict[str, Any], call_id: str) -> Any:
+    audio = recordings.open_call_recording(
+        session(), services().recordings, Caller.of(token_info).business, uuid.UUID(call_id)
+    )
+    return _audio(audio, f"voicemail-{call_id}.mp3")
+
+
+def play_recording(token: str) -> Any:
+    audio = recordings.open_linked_recording(session(), services().cipher, services().recordings, token)
+    return _audio(audio, "voicemail.mp3")
+
+
+def _audio(audio: Audio, filename: str) -> Any:
+    headers = {"Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "no-store"}
+    if audio.length is not None:
+        headers["Content-Length"] = str(audio.length)
+    return streamed(audio.chunks, "audio/mpeg", headers)

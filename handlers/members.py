@@ -8,7 +8,8 @@ from typing import Any
 from core.tenancy import Caller
 from models import Invitation, Membership, Role
 from schemas.business import invitation_list_schema, invitation_schema, member_list_schema, member_schema
-from services import invitations, members
+from schemas.notifications import dump_preferences, load_choices
+from services import invitations, members, notifications
 from web.context import session, settings
 from web.idempotency import idempotent
 from web.responses import JSON, Response
@@ -50,3 +51,12 @@ def accept_invitation(token_info: dict[str, Any], body: dict[str, Any]) -> Respo
 def revoke_invitation(token_info: dict[str, Any], invitation_id: str) -> Response:
     invitations.revoke(session(), Caller.of(token_info), uuid.UUID(invitation_id))
     return None, 204, {}
+
+
+def get_notification_preferences(token_info: dict[str, Any]) -> Response:
+    return dump_preferences(notifications.preferences(session(), Caller.of(token_info))), 200, JSON
+
+
+def update_notification_preferences(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
+    preferences = notifications.set_preferences(session(), Caller.of(token_info), load_choices(body))
+    return dump_preferences(preferences), 200, JSON

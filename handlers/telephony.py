@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from services import telephony
-from web.context import now, session
+from services import telephony, text_back
+from web.context import now, session, settings
 from web.responses import Response
 from web.twilio import callbacks_url, signed_form
 
@@ -42,8 +43,17 @@ def record_twilio_screening(body: dict[str, Any], call_sid: str) -> Response:
 
 
 def record_twilio_call_status(body: dict[str, Any]) -> Response:
-    return telephony.progressed(session(), signed_form(), callbacks_url()), 200, TWIML
+    return telephony.progressed(session(), signed_form(), callbacks_url(), settings()), 200, TWIML
 
 
 def record_twilio_recording(body: dict[str, Any]) -> Response:
-    return telephony.recorded(session(), signed_form()), 200, TWIML
+    wait = timedelta(seconds=settings().transcript_wait_seconds)
+    return telephony.recorded(session(), signed_form(), transcript_wait=wait), 200, TWIML
+
+
+def record_twilio_transcription(body: dict[str, Any]) -> Response:
+    return telephony.transcribed(session(), signed_form()), 200, TWIML
+
+
+def receive_twilio_message(body: dict[str, Any]) -> Response:
+    return text_back.message_received(session(), signed_form()), 200, TWIML

@@ -9,7 +9,7 @@ import zoneinfo
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Integer, String, func, select
+from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Integer, String, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, joinedload, mapped_column, relationship
 
@@ -30,6 +30,22 @@ class Role(enum.StrEnum):
     OWNER = "owner"
     ADMIN = "admin"
     MEMBER = "member"
+
+
+class Notification(enum.StrEnum):
+    """What a member can be emailed about (Membership.wants)."""
+
+    VOICEMAIL = "voicemail"  # each message a caller leaves, with its transcript and a link that plays it
+    MISSED_CALL = "missed_call"  # each call that ended with nobody reached and no message
+    DAILY_DIGEST = "daily_digest"  # one email a local day: the day's calls by outcome
+
+
+# Who gets what until they choose: those who run the business hear about every caller; nobody gets digests.
+NOTIFICATION_DEFAULTS: dict[Role, frozenset[Notification]] = {
+    Role.OWNER: frozenset({Notification.VOICEMAIL, Notification.MISSED_CALL}),
+    Role.ADMIN: frozenset({Notification.VOICEMAIL, Notification.MISSED_CALL}),
+    Role.MEMBER: frozenset(),
+}
 
 
 # The one table of who may do what. Operations declare these scopes in the spec; API keys carry a subset.
@@ -78,6 +94,10 @@ class Business(Base):
     ring_seconds: Mapped[int] = mapped_column(Integer, default=20)
     screen_calls: Mapped[bool] = mapped_column(Boolean, default=True)
     anonymous_callers: Mapped[str] = mapped_column(String(16), default="answer")  # answer, voicemail, reject
+    # A text to the caller of a call nobody took (services/text_back.py); off unless the business turns it on.
+    missed_call_text_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    missed_call_text: Mapped[str | None] = mapped_column(String(320))
+    call_retention_days: Mapped[int | None] = mapped_column(Integer)  # None: calls are kept
     version: Mapped[int] = mapped_column(Integer, default=1)  # the ETag; see changed()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
@@ -223,6 +243,9 @@ SETTINGS_COLUMNS = {
     "ringSeconds": "ring_seconds",
     "screenCalls": "screen_calls",
     "anonymousCallers": "anonymous_callers",
+    "missedCallTextEnabled": "missed_call_text_enabled",
+    "missedCallText": "missed_call_text",
+    "callRetentionDays": "call_retention_days",
 }
 DEFAULT_SETTINGS: dict[str, Any] = {
     "timezone": "UTC",
@@ -234,6 +257,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "ringSeconds": 20,
     "screenCalls": True,
     "anonymousCallers": "answer",
+    "missedCallTextEnabled": False,
+    "missedCallText": None,
+    "callRetentionDays": None,
 }
 
 
@@ -257,6 +283,10 @@ class Membership(Base):
         Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # What this member is emailed about; None is their role's default (NOTIFICATION_DEFAULTS).
+    notify_voicemail: Mapped[bool | None] = mapped_column(Boolean)
+    notify_missed_call: Mapped[bool | None] = mapped_column(Boolean)
+    notify_daily_digest: Mapped[bool | None] = mapped_column(Boolean)
 
     business: Mapped[Business] = relationship(lazy="raise")
     user: Mapped[User] = relationship(lazy="raise", viewonly=True)
@@ -264,6 +294,27 @@ class Membership(Base):
     @property
     def scopes(self) -> tuple[str, ...]:
         return ROLE_SCOPES[self.role]
+
+    def wants(self, notification: Notification) -> bool:
+        """Whether this member is emailed about `notification`: their own choice, else their role's default."""
+        chosen = getattr(self, f"notify_{notification.value}")
+        return chosen if chosen is not None else notification in NOTIFICATION_DEFAULTS[self.role]
+
+    def notifications(self) -> dict[Notification, bool]:
+        """What this member is emailed about, each as they chose or as their role's default."""
+        return {notification: self.wants(notification) for notification in Notification}
+
+    def set_notifications(self, choices: dict[Notification, bool]) -> dict[Notification, bool]:
+        """This member's own choices (any subset; the rest stay as they were); returns them all."""
+        for notification, wanted in choices.items():
+            setattr(self, f"notify_{notification.value}", bool(wanted))
+        return self.notifications()
+
+    @classmethod
+    def notified(cls, session: Session, business_id: uuid.UUID, notification: Notification) -> list[Membership]:
+        """The business's members who want `notification`, with their user loaded (their email)."""
+        members = session.scalars(select(cls).where(cls.business_id == business_id).options(joinedload(cls.user))).all()
+        return [member for member in members if member.wants(notification)]
 
     @classmethod
     def of_user(cls, session: Session, user_id: uuid.UUID) -> Membership | None:

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, select, text
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, delete, func, literal, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
@@ -38,6 +38,8 @@ STATUS_ORDER = ("queued", "initiated", "ringing", "in-progress", "completed", "b
 FINAL_STATUSES = frozenset(STATUS_ORDER[4:])
 ANSWERED, NOT_ACCEPTED = "answered", "not-accepted"
 MAX_VOICEMAIL_SECONDS = 120  # <Record maxLength>
+MAX_TRANSCRIPT_CHARS = 10_000  # Call.voicemail.transcript in the spec; 120 s of speech is about 2,500
+TRANSCRIBED, TRANSCRIPTION_FAILED = "completed", "failed"  # Call.transcript_status
 # A simulated voicemail's recording URL: `.invalid` never resolves (RFC 2606), so it is never mistaken for one.
 SIMULATED_RECORDINGS = "https://recordings.switchboard.invalid/simulated"
 
@@ -74,6 +76,8 @@ class Call(Base):
     # Played by the call simulator, not by a phone line. With a server default: the release before 0014
     # inserts calls without it during a deploy.
     simulated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    transcript: Mapped[str | None] = mapped_column(Text)  # the voicemail's, as Twilio transcribed it
+    transcript_status: Mapped[str | None] = mapped_column(String(16))  # completed | failed, once it is known
 
     @classmethod
     def answered(
@@ -192,6 +196,17 @@ class Call(Base):
         self._settle()
         return True
 
+    def transcribed(self, text: str | None, status: str) -> bool:
+        """Twilio's transcription of the voicemail (`completed`, with its text, or `failed`); True the first
+        time (a repeat changes nothing). It may arrive before the recording callback: it is kept all the same.
+        The text is bounded (MAX_TRANSCRIPT_CHARS)."""
+        if self.transcript_status is not None:
+            return False
+        self.transcript_status = TRANSCRIBED if status == TRANSCRIBED else TRANSCRIPTION_FAILED
+        words = (text or "").strip()
+        self.transcript = words[:MAX_TRANSCRIPT_CHARS] if self.transcript_status == TRANSCRIBED and words else None
+        return True
+
     def _settle(self) -> None:
         if self.route in (Route.REJECT, Route.BLOCKED):
             self.outcome = _INITIAL_OUTCOME[self.route]
@@ -205,6 +220,32 @@ class Call(Base):
             self.outcome = Outcome.FORWARDED  # still ringing
         else:
             self.outcome = Outcome.VOICEMAIL  # being asked for a message
+
+    @property
+    def recording_url(self) -> str | None:
+        """Where Twilio keeps the voicemail's audio (its RecordingUrl); None without a voicemail, and for a
+        simulated one (its URL is under SIMULATED_RECORDINGS, which never resolves)."""
+        if self.simulated or self.voicemail_url is None or self.voicemail_url.startswith(SIMULATED_RECORDINGS):
+            return None
+        return self.voicemail_url
+
+    @classmethod
+    def purge_expired(cls, session: Session, *, now: datetime, limit: int) -> int:
+        """Deletes at most `limit` calls older (by `started_at`) than their business's `call_retention_days`
+        (none of a business that keeps them, null); returns how many. Rows another purge holds are skipped."""
+        businesses = Base.metadata.tables["businesses"]
+        expired = (
+            select(cls.id)
+            .join(businesses, businesses.c.id == cls.business_id)
+            .where(
+                businesses.c.call_retention_days.is_not(None),
+                cls.started_at
+                < literal(now, DateTime(timezone=True)) - businesses.c.call_retention_days * timedelta(days=1),
+            )
+            .limit(limit)
+            .with_for_update(of=cls, skip_locked=True)
+        )
+        return len(session.scalars(delete(cls).where(cls.id.in_(expired.scalar_subquery())).returning(cls.id)).all())
 
     @classmethod
     def get(cls, session: Session, business_id: uuid.UUID, call_id: uuid.UUID) -> Call:
@@ -241,6 +282,32 @@ class Call(Base):
             statement = statement.where(cls.simulated.is_(simulated))
         statement = within(statement, cls.started_at, since, until)
         return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor, newest_first=True)
+
+    @classmethod
+    def outcomes_between(
+        cls, session: Session, business_id: uuid.UUID, start: datetime, end: datetime
+    ) -> dict[Outcome, int]:
+        """How many of the business's calls that started in [start, end) (a local day, say) ended in each
+        outcome, every outcome named (0 if none); calls the simulator played are not the business's calls."""
+        rows = session.execute(
+            select(cls.outcome, func.count())
+            .where(cls.business_id == business_id, cls.started_at >= start, cls.started_at < end)
+            .where(cls.simulated.is_(False))
+            .group_by(cls.outcome)
+        ).all()
+        counts = dict.fromkeys(Outcome, 0)
+        counts.update({Outcome(outcome): count for outcome, count in rows})
+        return counts
+
+    @classmethod
+    def voicemails_between(
+        cls, session: Session, business_id: uuid.UUID, start: datetime, end: datetime, *, limit: int
+    ) -> list[Call]:
+        """The first `limit` voicemails (calls, not simulated) that started in [start, end), oldest first."""
+        statement = within(select(cls), cls.started_at, start, end).where(
+            cls.business_id == business_id, cls.simulated.is_(False), cls.outcome == Outcome.VOICEMAIL
+        )
+        return list(session.scalars(statement.order_by(cls.started_at, cls.id).limit(limit)))
 
 
 _INITIAL_OUTCOME = {

@@ -15,7 +15,7 @@ from core.errors import NotFound
 from core.pagination import Page, paginate, within
 from models.base import Base, utcnow
 
-TYPES = ("call.completed", "voicemail.received", "business.updated")
+TYPES = ("call.completed", "voicemail.received", "voicemail.transcribed", "business.updated")
 RETENTION = timedelta(days=30)
 
 

@@ -86,19 +86,21 @@ class Job(Base):
         max_attempts: int = 5,
         retry_for: timedelta = RETRY_FOR,
         concurrency_key: str | None = None,
+        run_at: datetime | None = None,
     ) -> Job:
         """Adds the job to `session`: it is committed, or rolled back, with the caller's change, and idle
-        workers are woken at that commit. It is retried for `retry_for` after now, at most `max_attempts`
-        times in all."""
+        workers are woken at that commit. It is due at `run_at` (default now) and retried for `retry_for`
+        after that, at most `max_attempts` times in all."""
         now = utcnow()
+        due = max(run_at, now) if run_at is not None else now
         job = cls(
             kind=kind,
             payload=payload,
             concurrency_key=concurrency_key,
             max_attempts=max_attempts,
             status=JobStatus.QUEUED,
-            run_at=now,
-            retry_until=now + retry_for,
+            run_at=due,
+            retry_until=due + retry_for,
         )
         session.add(job)
         session.execute(select(func.pg_notify(CHANNEL, kind)))  # delivered at commit, dropped on rollback
@@ -227,6 +229,32 @@ class Job(Base):
             .values(run_at=until)
         )
         return int(postponed.rowcount)  # type: ignore[attr-defined]
+
+    @classmethod
+    def hasten(cls, session: Session, *, kind: str, concurrency_key: str) -> int:
+        """Makes the queued jobs of `kind` and `concurrency_key` that wait for later due now (what they waited
+        for has come), and wakes idle workers at commit; returns how many."""
+        now = utcnow()
+        hastened = session.execute(
+            update(cls)
+            .where(cls.kind == kind, cls.status == JobStatus.QUEUED, cls.concurrency_key == concurrency_key)
+            .where(cls.run_at > now)
+            .values(run_at=now)
+        )
+        if hastened.rowcount:  # type: ignore[attr-defined]
+            session.execute(select(func.pg_notify(CHANNEL, kind)))
+        return int(hastened.rowcount)  # type: ignore[attr-defined]
+
+    @classmethod
+    def any_queued_since(cls, session: Session, *, kind: str, concurrency_key: str, since: datetime) -> bool:
+        """Whether a job of `kind` and `concurrency_key` was enqueued at or after `since`, in any state (the
+        worker keeps finished jobs JOB_RETENTION_DAYS): `since` bounds the scan of the (kind, created_at) index."""
+        found = session.scalar(
+            select(cls.id)
+            .where(cls.kind == kind, cls.created_at >= since, cls.concurrency_key == concurrency_key)
+            .limit(1)
+        )
+        return found is not None
 
     @classmethod
     def beat(cls, session: Session, *, worker: str, job_ids: Collection[uuid.UUID]) -> None:

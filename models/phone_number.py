@@ -140,6 +140,12 @@ class PhoneNumber(Base):
         held = select(cls.id).where(cls.business_id == business_id, cls.e164 == e164, cls.status == NumberStatus.ACTIVE)
         return session.scalar(held) is not None
 
+    @classmethod
+    def holder(cls, session: Session, e164: str) -> uuid.UUID | None:
+        """The business holding this number, active (a number has one holder at a time), or None."""
+        held = select(cls.business_id).where(cls.e164 == e164, cls.status == NumberStatus.ACTIVE)
+        return session.scalar(held)
+
     def release(self, session: Session, business: Business) -> None:
         """The number goes back to the pool, unless the enabled receptionist answers on it. A disabled
         receptionist's number is cleared from the settings with it (callers lock the business first)."""

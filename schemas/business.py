@@ -36,6 +36,9 @@ class BusinessSchema(Schema):
     ring_seconds = fields.Integer(data_key="ringSeconds")
     screen_calls = fields.Boolean(data_key="screenCalls")
     anonymous_callers = fields.String(data_key="anonymousCallers")
+    missed_call_text_enabled = fields.Boolean(data_key="missedCallTextEnabled")
+    missed_call_text = fields.String(data_key="missedCallText", allow_none=True)
+    call_retention_days = fields.Integer(data_key="callRetentionDays", allow_none=True)
     calendar = fields.Function(lambda business: CalendarConnection.status(business.calendar))
     etag = fields.String()  # also the ETag header: some generated clients hide headers
     created_at = fields.AwareDateTime(data_key="createdAt", format="iso")

@@ -20,7 +20,9 @@ class CallSchema(Schema):
     duration_seconds = fields.Integer(data_key="durationSeconds", allow_none=True)
     voicemail = fields.Function(
         lambda call: (
-            {"url": call.voicemail_url, "durationSeconds": call.voicemail_seconds} if call.voicemail_url else None
+            {"url": call.voicemail_url, "durationSeconds": call.voicemail_seconds, "transcript": call.transcript}
+            if call.voicemail_url
+            else None
         )
     )
     simulated = fields.Boolean()

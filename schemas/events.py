@@ -1,5 +1,6 @@
 """Every event's body, built here and nowhere else: what an endpoint receives and what the events API shows
-(components CallCompletedEvent, VoicemailReceivedEvent, BusinessUpdatedEvent; `x-webhooks` in the spec).
+(components CallCompletedEvent, VoicemailReceivedEvent, VoicemailTranscribedEvent, BusinessUpdatedEvent;
+`x-webhooks` in the spec).
 
 A body is `{"id", "type", "timestamp", "data"}`: `id` is the `webhook-id` of every delivery of the event.
 """
@@ -30,6 +31,11 @@ def call_completed(call: Call) -> Occurrence:
 
 def voicemail_received(call: Call) -> Occurrence:
     return Occurrence("voicemail.received", call_schema.dump(call))
+
+
+def voicemail_transcribed(call: Call) -> Occurrence:
+    """The voicemail's transcript arrived (`data.voicemail.transcript`)."""
+    return Occurrence("voicemail.transcribed", call_schema.dump(call))
 
 
 def business_updated(business_id: uuid.UUID, changes: dict[str, Any]) -> Occurrence:

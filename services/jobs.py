@@ -67,10 +67,12 @@ class Worker:
         backoff_cap: timedelta = timedelta(minutes=30),
         retention: timedelta = timedelta(days=7),
         poll_interval: float = 1.0,
-        purges: Sequence[Callable[[Session], int]] = (),
+        periodic: Sequence[tuple[Callable[[Session], int], float]] = (),
     ) -> None:
         """`queues` maps each kind this worker runs to its Queue, or to a bare handler (`concurrency` threads);
-        `purges` delete other expired rows along with the finished jobs, each returning how many."""
+        `periodic` are other chores, each a function of a session (run in a transaction of its own, returning
+        how many rows it handled) and its interval in seconds: every worker runs them, so each must be safe
+        to run at once in several (a purge, or work that claims its rows)."""
         self.database = database
         self.queues = {
             kind: queue if isinstance(queue, Queue) else Queue(queue, concurrency) for kind, queue in queues.items()
@@ -80,11 +82,12 @@ class Worker:
         self.backoff_cap = backoff_cap
         self.retention = retention
         self.poll_interval = poll_interval
-        self.purges = purges
         self._chores = {  # what the loop also does, each at most once per interval (seconds)
             self._beat: visibility_timeout.total_seconds() / 3,
             self._purge: HOUSEKEEPING_SECONDS,
         }
+        for work, interval in periodic:
+            self._chores[self._in_transaction(work)] = interval
         self._last_done: dict[Callable[[], None], float] = {}
         self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._stopping = threading.Event()
@@ -175,11 +178,18 @@ class Worker:
                 Job.clean_up(session, status=status, older_than=self.retention)
                 for status in (JobStatus.SUCCEEDED, JobStatus.DEAD)
             )
-        for purge in self.purges:
-            with self.database.sessions.begin() as session:
-                purged += purge(session)
         if purged:
-            log.info("purged expired rows", extra={"purged": purged})
+            log.info("purged finished jobs", extra={"purged": purged})
+
+    def _in_transaction(self, work: Callable[[Session], int]) -> Callable[[], None]:
+        def chore() -> None:
+            with self.database.sessions.begin() as session:
+                handled = work(session)
+            if handled:
+                log.info("chore done", extra={"chore": work.__qualname__, "rows": handled})
+
+        chore.__name__ = work.__qualname__
+        return chore
 
     def _claim_safely(self, kind: str, limit: int) -> list[Job]:
         """A database that is down for a while must not end the worker: log, wait, try again."""

@@ -29,6 +29,9 @@ SUBJECTS = {
     "reset_password": "Reset your Switchboard password",
     "invitation": "You are invited to join a business on Switchboard",
     "webhook_disabled": "A webhook endpoint of your business was disabled",
+    "voicemail": "A caller left you a voicemail",
+    "missed_call": "You missed a call",
+    "daily_digest": "Your calls yesterday",
 }
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates" / "mail"),
@@ -38,12 +41,16 @@ _templates = Environment(
 )
 
 
-def queue_email(session: Session, *, to: str, template: str, context: Mapping[str, Any]) -> Job:
+def queue_email(session: Session, *, to: str, template: str, context: Mapping[str, Any], key: str | None = None) -> Job:
+    """`key` marks the job (its concurrency key: emails have no per-key limit), so whoever queued it can tell
+    later that it did (services/notifications.py)."""
     if template not in SUBJECTS:
         raise LookupError(f"no mail template {template!r}")
     # A relay's outage of hours loses nothing; `messageKey` makes one Message-ID for every send of the job.
     payload = {"to": to, "template": template, "context": dict(context), "messageKey": uuid.uuid4().hex}
-    return Job.enqueue(session, SEND_EMAIL, payload, max_attempts=MAX_ATTEMPTS, retry_for=RETRY_FOR)
+    return Job.enqueue(
+        session, SEND_EMAIL, payload, max_attempts=MAX_ATTEMPTS, retry_for=RETRY_FOR, concurrency_key=key
+    )
 
 
 class Mailer:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree
 
@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from core.config import Settings
 from core.errors import BusinessRuleBroken
 from core.tenancy import Caller
 from models import BlockedNumber, Business, Call, Event, Route
@@ -29,7 +30,7 @@ from models.business import check_instant
 from models.call import MAX_VOICEMAIL_SECONDS
 from models.routing import NOBODY_ANSWERED, UNAVAILABLE, Decision, decide
 from schemas import events
-from services import audit, webhooks
+from services import audit, notifications, text_back, webhooks
 
 log = logging.getLogger(__name__)
 SCREEN_SECONDS = 6  # how long the forwarded person has to press 1
@@ -174,9 +175,10 @@ def screened(session: Session, parent_sid: str, digits: str) -> str:
     return _twiml(response if accepted else _with(response, "Hangup"))
 
 
-def progressed(session: Session, form: dict[str, str], callbacks: str) -> str:
+def progressed(session: Session, form: dict[str, str], callbacks: str, settings: Settings | None = None) -> str:
     """The status callback. Calls answered before the `<Dial>` action had its own path sent their dial
-    result here: it is answered like the action."""
+    result here: it is answered like the action. With the deployment's `settings`, a caller who reached
+    nobody may be texted back (services/text_back.py)."""
     if "DialCallStatus" in form:
         return dial_ended(session, form, callbacks)
     call = Call.of_provider(session, form["CallSid"])
@@ -184,21 +186,49 @@ def progressed(session: Session, form: dict[str, str], callbacks: str) -> str:
         return _twiml(ElementTree.Element("Response"))
     if call.progressed(form["CallStatus"], _seconds(form.get("CallDuration"))):
         webhooks.emit(session, call.business_id, events.call_completed(call))
+        notifications.call_ended(session, call)
+        if settings is not None:
+            text_back.call_ended(session, call, settings)
     return _twiml(ElementTree.Element("Response"))  # nothing more to do
 
 
-def recorded(session: Session, form: dict[str, str]) -> str:
+def recorded(session: Session, form: dict[str, str], *, transcript_wait: timedelta) -> str:
     """The recording callback (`<Record>`'s action): the voicemail is kept on the call, which is logged now
-    if its answer could not be (the apology); a repeat changes nothing."""
+    if its answer could not be (the apology); a repeat changes nothing. The owners' email waits up to
+    `transcript_wait` for the transcript (`transcribed`), unless it came first."""
+    call = _voicemail_call(session, form)
+    if call is not None and call.recorded(form["RecordingUrl"], _seconds(form.get("RecordingDuration"))):
+        webhooks.emit(session, call.business_id, events.voicemail_received(call))
+        if call.transcript is not None:  # the transcript came first: announced now that there is a voicemail
+            webhooks.emit(session, call.business_id, events.voicemail_transcribed(call))
+        notifications.voicemail_left(session, call, transcript_wait=transcript_wait)
+    return _twiml(_with(ElementTree.Element("Response"), "Hangup"))
+
+
+def transcribed(session: Session, form: dict[str, str]) -> str:
+    """The transcription callback (`<Record transcribeCallback>`): the first report of the voicemail's text
+    (or of its failure) is kept, a repeat changes nothing. `voicemail.transcribed` is emitted once, when the
+    call has both a voicemail and its text (here, or at the recording callback when the text came first),
+    and the owners' email waits no longer."""
+    call = _voicemail_call(session, form)
+    if call is None or not call.transcribed(form.get("TranscriptionText"), form["TranscriptionStatus"]):
+        return _twiml(ElementTree.Element("Response"))
+    if call.transcript is not None and call.voicemail_url is not None:
+        webhooks.emit(session, call.business_id, events.voicemail_transcribed(call))
+    notifications.transcript_known(session, call)
+    return _twiml(ElementTree.Element("Response"))
+
+
+def _voicemail_call(session: Session, form: dict[str, str]) -> Call | None:
+    """The call a recording or transcription callback is about, locked; logged now if its answer could not
+    be (the apology), under the business of `To`."""
     call = Call.of_provider(session, form["CallSid"])
     if call is None and form.get("To") and form.get("From"):
         business = Business.answering_on(session, form["To"])
         if business is not None:
             Call.answered(session, business.id, form["CallSid"], form["From"], form["To"], Route.VOICEMAIL)
             call = Call.of_provider(session, form["CallSid"])
-    if call is not None and call.recorded(form["RecordingUrl"], _seconds(form.get("RecordingDuration"))):
-        webhooks.emit(session, call.business_id, events.voicemail_received(call))
-    return _twiml(_with(ElementTree.Element("Response"), "Hangup"))
+    return call
 
 
 def _within_budget(session: Session, work: Callable[[], str], callbacks: str) -> str:
@@ -223,7 +253,14 @@ def _apology(callbacks: str) -> str:
 
 
 def _record(response: ElementTree.Element, callbacks: str) -> None:
-    attributes = {"action": f"{callbacks}/recording", "method": "POST", "maxLength": str(MAX_VOICEMAIL_SECONDS)}
+    """`<Record>` the message, and ask Twilio to transcribe it (it does for recordings of 2 to 120 s)."""
+    attributes = {
+        "action": f"{callbacks}/recording",
+        "method": "POST",
+        "maxLength": str(MAX_VOICEMAIL_SECONDS),
+        "transcribe": "true",
+        "transcribeCallback": f"{callbacks}/transcription",
+    }
     _verb(response, "Record", **attributes)
 
 

@@ -37,6 +37,11 @@ What Twilio documents, and what this simulator does with it (twilio.com/docs, ch
 - `<Record action>`: the request adds RecordingUrl, RecordingDuration and Digits ("the key (if any) pressed
   to end the recording, or `hangup` if the caller hung up"). RecordingSid is sent too, though that page
   names it only among the recordingStatusCallback parameters.
+- `<Record transcribe="true" transcribeCallback>`: once the recording is done, Twilio transcribes it (only
+  recordings of 2 to 120 s) and posts TranscriptionSid, TranscriptionText, TranscriptionStatus (`completed` or
+  `failed`), TranscriptionUrl, RecordingSid and RecordingUrl with the voice parameters, asynchronously: here
+  after the recording callback and the call's status callback, held back, duplicated or failed on request.
+  `transcribe` without a callback URL sends nothing (the text stays at Twilio).
 - Status callbacks carry the voice parameters plus CallStatus, CallDuration (on the final event), Timestamp
   (RFC 2822, UTC), CallbackSource=call-progress-events and SequenceNumber ("starting from 0 ... there is no
   guarantee they will arrive in the same order").
@@ -84,6 +89,7 @@ class Caller:
 
     number: str = "+14155550123"  # Twilio sends "anonymous", "+266696687" etc. for withheld numbers
     message_seconds: int | None = 12  # the voicemail left when <Record> runs; None: hangs up in silence
+    says: str = "Hi, this is Ada Lovelace. Please call me back about my appointment on Friday."  # transcribed
     hangs_up_while_ringing: bool = False  # hangs up during a <Dial> before anyone answers
 
 
@@ -106,7 +112,8 @@ class PlayedCall:
     recording_url: str | None = None
     final_status: str = ""
     requests: list[Request] = field(default_factory=list)
-    pending: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # status callbacks held back
+    pending: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # callbacks held back
+    transcription: dict[str, str] | None = None  # the transcription callback's form, once Twilio made one
 
 
 @dataclass
@@ -122,6 +129,8 @@ class _Leg:
     seconds: int = 0
     answered: bool = False  # Twilio picked up: it executed a verb other than a first <Reject>
     documents: int = 0
+    transcriptions: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # sent after the call ends
+    hold_recording: bool = False
 
 
 class FakeTwilio:
@@ -192,7 +201,7 @@ class FakeTwilio:
                 self._ok(leg, url, form)
 
     def flush(self, played: PlayedCall) -> None:
-        """Send the held-back status callbacks, in the order they were held."""
+        """Send the held-back callbacks, in the order they were held."""
         while played.pending:
             path, form = played.pending.pop(0)
             request = self.post(path, form)
@@ -212,8 +221,15 @@ class FakeTwilio:
         duplicate_callbacks: bool = False,
         delay_status: bool = False,
         late_ringing: bool = False,
+        delay_recording: bool = False,
+        delay_transcription: bool = False,
+        transcription_fails: bool = False,
     ) -> PlayedCall:
-        """Play one incoming call to `to` from start to status callback (see the module's docstring)."""
+        """Play one incoming call to `to` from start to status callback (see the module's docstring), then
+        the transcription callback when `<Record>` asked for one. `delay_*` hold a callback back until
+        `flush` (the recording callback too: held, it arrives after the status callback, and the
+        transcription after both only if it is held as well); `transcription_fails`: Twilio could not
+        transcribe the message."""
         caller, callee = caller or Caller(), callee or Callee()
         played = PlayedCall(sid=sid or _sid("CA"))
         started, self.clock = self.clock, self.clock + timedelta(minutes=1)
@@ -230,7 +246,7 @@ class FakeTwilio:
             **_geography(caller.number, "From", "Caller"),
             **_geography(to, "To", "Called"),
         }
-        leg = _Leg(played, params, caller, callee, duplicate_callbacks, started)
+        leg = _Leg(played, params, caller, callee, duplicate_callbacks, started, hold_recording=delay_recording)
         url, twiml = self._answer(leg)
         self._play(leg, url, twiml)
         status_url = self.public_base + self.status_path
@@ -250,6 +266,12 @@ class FakeTwilio:
                 "SequenceNumber": "0",
             }
             self._callback(leg, status_url, ringing, hold=delay_status)
+        for target, form in leg.transcriptions:
+            if transcription_fails:
+                form = {key: value for key, value in form.items() if key != "TranscriptionText"}
+                form["TranscriptionStatus"] = "failed"
+            played.transcription = form
+            self._callback(leg, target, form, hold=delay_transcription)
         return played
 
     def _answer(self, leg: _Leg) -> tuple[str, str]:
@@ -358,8 +380,31 @@ class FakeTwilio:
             "RecordingDuration": str(seconds),
             "Digits": "hangup",
         }
-        self._action(leg, target, form)
+        if leg.hold_recording:  # an action request that arrives late (Twilio's retry after a timeout, say)
+            self._callback(leg, target, form, hold=True)
+        else:
+            self._action(leg, target, form)
         self._end(leg, "completed")
+        if verb.get("transcribe", "false").lower() == "true" and verb.get("transcribeCallback"):
+            transcription = self._url(url, verb.get("transcribeCallback", ""))
+            self._post_method(verb, transcription)
+            transcribed = 2 <= seconds <= 120  # Twilio transcribes recordings of 2 to 120 seconds only
+            sid = _sid("TR")
+            leg.transcriptions.append(
+                (
+                    transcription,
+                    leg.params
+                    | {
+                        "CallStatus": "completed",
+                        "TranscriptionSid": sid,
+                        "TranscriptionStatus": "completed" if transcribed else "failed",
+                        "TranscriptionUrl": f"https://api.twilio.com/{API_VERSION}/Accounts/{self.account_sid}/Transcriptions/{sid}",
+                        "RecordingSid": recording,
+                        "RecordingUrl": leg.played.recording_url,
+                        **({"TranscriptionText": leg.caller.says} if transcribed else {}),
+                    },
+                )
+            )
 
     def _dial(self, leg: _Leg, dial: ElementTree.Element, url: str) -> bool:
         """Forward the call; True when the <Dial> ended the document (its action took over, or the caller left)."""

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from connectors.google_oauth import GoogleCalendar
 from connectors.identity_provider import ExternalIdp
+from connectors.twilio_recordings import TwilioRecordings
 from core.config import Settings
 from core.crypto import Cipher
 from core.db import Database
@@ -56,6 +57,19 @@ class AppServices:
     @cached_property
     def cipher(self) -> Cipher:
         return Cipher.from_settings(self.settings)  # outside production it may write a development key
+
+    @cached_property
+    def recordings(self) -> TwilioRecordings | None:
+        """Twilio's recordings, as this deployment's account; None without one (TWILIO_ACCOUNT_SID)."""
+        if not (self.settings.twilio_account_sid and self.settings.twilio_auth_token):
+            return None
+        return TwilioRecordings(
+            self.settings.twilio_account_sid,
+            self.settings.twilio_auth_token,
+            self.settings.twilio_api_base_url,
+            deadline_seconds=self.settings.recording_fetch_seconds,
+            max_bytes=self.settings.recording_max_bytes,
+        )
 
     @cached_property
     def google(self) -> GoogleCalendar | None:

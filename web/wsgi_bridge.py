@@ -4,7 +4,11 @@ Connexion's default bridge (a2wsgi) runs Flask on a thread and crosses back to t
 message: each body read and each response message is a `run_coroutine_threadsafe` and a wait. Here the
 request body is read on the loop first (BodyLimitMiddleware has already bounded it), Flask runs once on a
 thread, and its whole response comes back to be sent in one start and one body message. Flask's responses
-here are small JSON documents, so buffering them costs nothing; nothing served through Flask streams.
+here are small JSON documents, so buffering them costs nothing. The one exception is a response made by
+`web.responses.streamed` (a voicemail's audio, relayed from Twilio): its body is sent chunk by chunk as the
+handler's iterator yields it, from the handler's thread, so no more than a chunk is held; an exception from
+the iterator after the response started cuts it off: the response is left incomplete, so the server closes
+the connection and the client sees an incomplete body, never a complete-looking one.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import asyncio
 import contextvars
 import functools
 import io
+import itertools
+import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -20,8 +26,11 @@ from typing import Any
 from a2wsgi.wsgi import build_environ
 from starlette.types import Receive, Scope, Send
 
+log = logging.getLogger(__name__)
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _Response = tuple[int, list[tuple[bytes, bytes]], bytes]
+STREAMED = "switchboard.streamed"  # set in the WSGI environ by web.responses.streamed
 
 
 class BufferedWSGIBridge:
@@ -42,13 +51,17 @@ class BufferedWSGIBridge:
                 break
         environ = build_environ(scope, io.BytesIO(body))  # type: ignore[arg-type]  # any file object reads
         context = contextvars.copy_context()  # the request id and Connexion's context, in the thread
-        status, headers, content = await asyncio.get_running_loop().run_in_executor(
-            self.executor, functools.partial(context.run, self._run, environ)
+        loop = asyncio.get_running_loop()
+        buffered = await loop.run_in_executor(
+            self.executor, functools.partial(context.run, self._run, environ, functools.partial(_send_from, loop, send))
         )
+        if buffered is None:  # streamed, and sent
+            return
+        status, headers, content = buffered
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
-    def _run(self, environ: Any) -> _Response:
+    def _run(self, environ: Any, send: Callable[[dict[str, Any]], None]) -> _Response | None:
         started: list[Any] = []
         written: list[bytes] = []
 
@@ -60,11 +73,37 @@ class BufferedWSGIBridge:
 
         iterable = self.app(environ, start_response)
         try:
+            if environ.get(STREAMED) and started:
+                self._stream(started, written, iterable, send)
+                return None
             written.extend(iterable)
         finally:
             close = getattr(iterable, "close", None)
             if close is not None:
                 close()
         status, headers = started
-        encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-        return int(status.split(" ", 1)[0]), encoded, b"".join(written)
+        return int(status.split(" ", 1)[0]), _encoded(headers), b"".join(written)
+
+    @staticmethod
+    def _stream(
+        started: list[Any], written: list[bytes], iterable: Iterable[bytes], send: Callable[[dict[str, Any]], None]
+    ) -> None:
+        status, headers = started
+        send({"type": "http.response.start", "status": int(status.split(" ", 1)[0]), "headers": _encoded(headers)})
+        try:
+            for chunk in itertools.chain(written, iterable):
+                if chunk:
+                    send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except Exception as error:  # the response is not completed: the server closes the connection
+            log.warning("streamed response cut off: %s", type(error).__name__)
+            return
+        send({"type": "http.response.body", "body": b""})
+
+
+def _send_from(loop: asyncio.AbstractEventLoop, send: Any, message: dict[str, Any]) -> None:
+    """Sends one ASGI message from a handler thread, waiting for the event loop to take it (backpressure)."""
+    asyncio.run_coroutine_threadsafe(send(message), loop).result()
+
+
+def _encoded(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]

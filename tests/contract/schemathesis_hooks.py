@@ -542,6 +542,11 @@ def _twilio_signed(case: Case) -> None:
         numbers = _fuzz_business()[1]
         if numbers and _takes_turn(case, operation_id, "number"):
             body["To"] = _pick(numbers, body.get("CallSid"))
+    elif operation_id == "receiveTwilioMessage":  # a STOP or START to a number of the fuzz business
+        numbers = _fuzz_business()[1]
+        if numbers and _takes_turn(case, operation_id, "number"):
+            body["To"] = _pick(numbers, body.get("MessageSid"))
+            body["Body"] = _pick(["STOP", " start ", "Unsubscribe", "YES"], body.get("Body"))
     elif "CallSid" in body and known and operation_id not in ("screenTwilioCall", "recordTwilioScreening"):
         body["CallSid"] = _pick(known, body["CallSid"])
     if body != case.body:
@@ -584,6 +589,7 @@ _STATE: dict[str, Callable[[Case], None]] = {
     "answerTwilioDialResult": _twilio_signed,
     "screenTwilioCall": _twilio_signed,
     "recordTwilioScreening": _twilio_signed,
+    "receiveTwilioMessage": _twilio_signed,
 }
 _SECRETS: dict[str, Callable[[Case], None]] = {
     "acceptInvitation": _accept_invitation,

@@ -146,6 +146,7 @@ def world(client: TestClient, db: Session) -> World:
 # Every operation that takes an id: (operationId, method, path template, body, open to API keys).
 ID_OPERATIONS: list[tuple[str, str, str, dict[str, Any] | None, bool]] = [
     ("getCall", "GET", "/api/v1/calls/{call}", None, True),
+    ("getCallRecording", "GET", "/api/v1/calls/{call}/recording", None, True),
     ("getWebhookEndpoint", "GET", "/api/v1/webhook-endpoints/{endpoint}", None, False),
     (
         "updateWebhookEndpoint",
@@ -192,6 +193,7 @@ ID_OPERATIONS: list[tuple[str, str, str, dict[str, Any] | None, bool]] = [
 # Operations with an id in their path that name nothing of a business's: tenant isolation does not apply.
 NOT_TENANT_SCOPED = {
     "getPlan": "the plan catalog is public, the same for every business",
+    "playRecording": "a signed link naming its business and call; forged or expired is 404 (test_recordings)",
     "revokeSession": "a person's own sessions (test_auth: another person's session id is 404 and stays)",
     "getJob": "staff only, over the jobs of every business (test_admin_jobs)",
     "deleteJob": "staff only, over the jobs of every business (test_admin_jobs)",

@@ -83,7 +83,9 @@ def test_a_forward_nobody_answers_ends_in_a_voicemail_and_a_signed_delivery(
     assert played.said[-1] == "Sorry, nobody could take your call. Please leave a message after the tone."
     (call,) = api.get("/calls", headers=headers).json()["data"]
     assert (call["outcome"], call["forwardStatus"], call["status"]) == ("voicemail", "no-answer", "completed")
-    assert call["voicemail"] == {"url": played.recording_url, "durationSeconds": 21}
+    assert played.transcription is not None  # Twilio transcribes it, after the call
+    said = played.transcription["TranscriptionText"]
+    assert call["voicemail"] == {"url": played.recording_url, "durationSeconds": 21, "transcript": said}
     delivered_headers, body = eventually(
         "the worker delivers voicemail.received", lambda: next(iter(Receiver.deliveries), None)
     )
@@ -91,6 +93,6 @@ def test_a_forward_nobody_answers_ends_in_a_voicemail_and_a_signed_delivery(
     assert (event["type"], event["data"]["id"], event["data"]["voicemail"]) == (
         "voicemail.received",
         call["id"],
-        call["voicemail"],
+        {**call["voicemail"], "transcript": None},  # sent with the recording, before the transcript came
     )
     assert json.loads(body) == event

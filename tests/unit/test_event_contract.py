@@ -37,6 +37,11 @@ def _call() -> Call:
     )
 
 
+def _transcribed(call: Call) -> Call:
+    call.transcribed("Hi, this is Ada. Please call me back about Friday.", "completed")
+    return call
+
+
 class _NoSession:
     def add(self, _instance: object) -> None:
         pass
@@ -63,6 +68,7 @@ def test_every_event_type_is_in_each_place_the_spec_names_them() -> None:
 BUILT = {
     "call.completed": lambda: events.call_completed(_call()),
     "voicemail.received": lambda: events.voicemail_received(_call()),
+    "voicemail.transcribed": lambda: events.voicemail_transcribed(_transcribed(_call())),
     "business.updated": lambda: events.business_updated(
         uuid.uuid4(), {"greeting": [None, "Hi!"], "closure": [{"name": "Christmas"}, None], "ringSeconds": [20, 30]}
     ),

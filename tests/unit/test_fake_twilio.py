@@ -198,6 +198,53 @@ def test_callbacks_duplicated_held_back_and_late() -> None:
     assert played.requests[-1].form == statuses[-1]
 
 
+TRANSCRIBED_RECORD = (
+    '<Response><Say>Leave a message.</Say><Record action="recording" maxLength="120" transcribe="true"'
+    f' transcribeCallback="{PUBLIC}{BASE}/transcription"/></Response>'
+)
+
+
+def paths(server: Server) -> list[str]:
+    return [urlsplit(path).path.removeprefix(BASE + "/") for path, _, _ in server.seen]
+
+
+def test_a_transcribed_recording_is_followed_by_its_transcription_after_the_status_callback() -> None:
+    server = Server(voice=TRANSCRIBED_RECORD, transcription="<Response/>")
+    played = play(server, caller=Caller(message_seconds=30, says="Call me back."))
+
+    assert paths(server) == ["voice", "recording", "status", "transcription"]
+    (form,) = server.forms("transcription")
+    recording = server.forms("recording")[0]
+    assert (form["TranscriptionStatus"], form["TranscriptionText"]) == ("completed", "Call me back.")
+    assert (form["RecordingSid"], form["RecordingUrl"], form["CallSid"]) == (
+        recording["RecordingSid"],
+        played.recording_url,
+        played.sid,
+    )
+    assert re.fullmatch(r"TR[0-9a-f]{32}", form["TranscriptionSid"])
+    assert played.transcription == form
+
+
+def test_transcriptions_held_back_duplicated_failed_or_not_asked_for() -> None:
+    server = Server(voice=TRANSCRIBED_RECORD, transcription="<Response/>")
+    played = play(server, duplicate_callbacks=True, delay_recording=True, delay_transcription=True)
+    assert paths(server) == ["voice", "status", "status"]
+    FakeTwilio(server, public_base=PUBLIC, auth_token=TOKEN).flush(played)
+    assert paths(server)[3:] == ["recording", "recording", "transcription", "transcription"]
+
+    failed = Server(voice=TRANSCRIBED_RECORD, transcription="<Response/>")
+    play(failed, transcription_fails=True)
+    assert failed.forms("transcription")[0]["TranscriptionStatus"] == "failed"
+    assert "TranscriptionText" not in failed.forms("transcription")[0]
+    too_short = Server(voice=TRANSCRIBED_RECORD, transcription="<Response/>")
+    play(too_short, caller=Caller(message_seconds=1))  # Twilio transcribes 2 to 120 seconds only
+    assert too_short.forms("transcription")[0]["TranscriptionStatus"] == "failed"
+
+    plain = Server(voice='<Response><Record action="recording" transcribe="true"/></Response>')
+    play(plain)  # no transcribeCallback: the text stays at Twilio
+    assert paths(plain) == ["voice", "recording", "status"]
+
+
 @pytest.mark.parametrize(
     ("routes", "error"),
     [

@@ -202,6 +202,29 @@ def test_an_event_payload_is_checked_as_a_response(gate: Gate) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def add_event_type(spec: Spec) -> None:
+    schemas(spec)["CallStartedEvent"] = copy.deepcopy(schemas(spec)["CallCompletedEvent"])
+    schemas(spec)["CallStartedEvent"]["properties"]["type"]["enum"] = ["call.started"]
+    schemas(spec)["Event"]["oneOf"].append({"$ref": "#/components/schemas/CallStartedEvent"})
+    schemas(spec)["Event"]["discriminator"]["mapping"]["call.started"] = "#/components/schemas/CallStartedEvent"
+
+
+def test_a_new_member_of_a_union_that_may_grow_is_no_break_but_of_another_union_it_is(gate: Gate) -> None:
+    """The Event union says `type` "may grow", as enums do: a new event type in responses passes. A union
+    that does not say so breaks the clients that read it."""
+    result = gate(mutated(add_event_type))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "BREAKING" not in result.stdout
+
+    fixed = mutated(lambda s: schemas(s)["Event"].update(description="An event of your business."))
+    result = gate(
+        mutated(lambda s: (schemas(s)["Event"].update(description="An event of your business."), add_event_type(s))),
+        base=fixed,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "BREAKING GET /events/{eventId}: " in result.stdout
+
+
 def remove_get_call(spec: Spec) -> None:
     del spec["paths"]["/calls/{callId}"]["get"]
 

@@ -184,7 +184,7 @@ function classify(diff) {
   // in a response is a new kind of value, as a new enum value is. (api-smart-diff reports the union's members
   // from the one whose index moved, each merged with the union's own description.)
   const growing = /\(may grow\)/.test(JSON.stringify(diff.after === undefined ? null : diff.after));
-  if (isResponse(p) && diff.action === "add" && p[p.length - 2] === "oneOf" && growing && false) return "non-breaking";
+  if (isResponse(p) && diff.action === "add" && p[p.length - 2] === "oneOf" && growing) return "non-breaking";
   // A changed type breaks clients either way, but for a request that now takes any number, not only integers.
   if (p[p.length - 1] === "type" && diff.action === "replace") {
     const widened = !isResponse(p) && diff.before === "integer" && diff.after === "number";

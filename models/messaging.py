@@ -1,136 +1,158 @@
-"""Voicemail recordings kept at Twilio, fetched as this deployment's account (TWILIO_ACCOUNT_SID and
-TWILIO_AUTH_TOKEN, HTTP Basic), so nobody else needs Twilio's credentials to play one.
-
-Only a recording of this account is fetched, and only from TWILIO_API_BASE_URL: the URL stored on a call is
-parsed for its recording SID, and the request goes to a URL built here from the base URL, the account and
-that SID (never to a URL read from the database, which would let whoever wrote one make us fetch anything).
-Twilio serves `<RecordingUrl>.mp3` as audio/mpeg. A fetch is bounded in time (each connect and read within
-`timeout`, the whole within `deadline_seconds`) and in size (`max_bytes`), and streamed: at most one chunk
-of it is held here at a time. Errors never carry the URL or the credentials.
-"""
+"""Texts to callers: the missed-call text-back (one per caller, business and local day) and the callers who
+opted out of texts from a business (STOP / START, Twilio's inbound-SMS webhook)."""
 
 from __future__ import annotations
 
-import logging
-import re
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+import enum
+import uuid
+import zoneinfo
+from datetime import date, datetime
 
-import httpx2
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from connectors import http
+from models.base import Base, utcnow
+from models.blocked_number import BlockedNumber
+from models.business import Business
+from models.call import Call, Outcome
+from models.routing import is_withheld
 
-log = logging.getLogger(__name__)
-
-API_VERSION = "2010-04-01"
-_RECORDING_PATH = re.compile(
-    rf"^/{API_VERSION}/Accounts/(?P<account>AC[0-9a-fA-F]{{32}})/Recordings/(?P<sid>RE[0-9a-fA-F]{{32}})"
-    r"(?:\.(?:mp3|wav|json))?$"
-)
-MAX_TIMEOUT = 10.0  # seconds for one connect or one read, within the deadline
-
-
-class NotThisAccounts(Exception):
-    """The URL is not a recording of this account at TWILIO_API_BASE_URL, so it is not fetched."""
-
-
-class RecordingGone(Exception):
-    """Twilio has no such recording (any more: deleted there)."""
+# Twilio's own keywords (case-insensitive, the whole message): it honours them for the sending number, and so
+# do we for the business that received them.
+OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
+# The outcomes of a call in which the caller reached nobody: a forward nobody took ends in one of them too.
+UNANSWERED = frozenset({Outcome.MISSED, Outcome.VOICEMAIL})
+MAX_ERROR_CHARS = 500
 
 
-class RecordingFailed(Exception):
-    """Twilio failed, refused our credentials, did not answer in time, or the recording is over the bound."""
+class TextStatus(enum.StrEnum):
+    QUEUED = "queued"  # its send_sms job will send it
+    SENT = "sent"  # Twilio accepted it
+    REFUSED = "refused"  # Twilio refused it for good (see `error`): not retried
+    CANCELED = "canceled"  # not sent after all: the caller opted out or was blocked, or texts were turned off
 
 
-@dataclass
-class Audio:
-    """A recording being fetched, as MP3 (audio/mpeg): read `chunks` to its end, or close it (closing frees
-    the connection)."""
+class SmsOptOut(Base):
+    __tablename__ = "sms_opt_outs"
 
-    length: int | None  # Twilio's Content-Length, when it sent one (at most the bound)
-    chunks: Iterator[bytes]
+    business_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), primary_key=True)
+    opted_out: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    def close(self) -> None:
-        close = getattr(self.chunks, "close", None)
-        if close is not None:
-            close()
-
-
-@dataclass(frozen=True)
-class TwilioRecordings:
-    account_sid: str
-    auth_token: str = field(repr=False)
-    base_url: str  # an origin: scheme://host[:port]
-    deadline_seconds: float = 60.0
-    max_bytes: int = 20 * 1024 * 1024
-
-    def recording_sid(self, url: str) -> str:
-        """The SID of the recording `url` names, if it is one of this account at TWILIO_API_BASE_URL."""
-        parts, base = urlsplit(url), urlsplit(self.base_url)
-        match = _RECORDING_PATH.match(parts.path)
-        same_origin = (parts.scheme, parts.netloc.lower()) == (base.scheme, base.netloc.lower())
-        if not same_origin or match is None or match["account"] != self.account_sid or parts.query or parts.fragment:
-            raise NotThisAccounts()
-        return match["sid"]
-
-    def open(self, url: str) -> Audio:
-        """Starts fetching the recording `url` names as MP3: Twilio has answered 200 with a body no longer
-        than the bound when this returns. NotThisAccounts, RecordingGone or RecordingFailed otherwise."""
-        sid = self.recording_sid(url)
-        deadline = time.monotonic() + self.deadline_seconds
-        client = http.client(min(MAX_TIMEOUT, self.deadline_seconds))
-        request = client.build_request(
-            "GET", f"{self.base_url}/{API_VERSION}/Accounts/{self.account_sid}/Recordings/{sid}.mp3"
-        )
-        try:
-            response = client.send(request, auth=httpx2.BasicAuth(self.account_sid, self.auth_token), stream=True)
-        except http.HTTPError as error:
-            client.close()
-            log.warning("twilio recording %s: no answer (%s)", sid, type(error).__name__)
-            raise RecordingFailed("Twilio did not answer in time") from None
-        try:
-            length = _length(response)
-            if response.status_code == 404:
-                raise RecordingGone()
-            if response.status_code != 200:
-                log.warning("twilio recording %s: Twilio answered %s", sid, response.status_code)
-                raise RecordingFailed(f"Twilio answered {response.status_code}")
-            if length is not None and length > self.max_bytes:
-                log.warning("twilio recording %s: %s bytes, over the bound of %s", sid, length, self.max_bytes)
-                raise RecordingFailed("The recording is larger than this server passes on")
-        except BaseException:
-            response.close()
-            client.close()
-            raise
-        return Audio(length, self._chunks(sid, client, response, deadline))
-
-    def _chunks(self, sid: str, client: httpx2.Client, response: httpx2.Response, deadline: float) -> Iterator[bytes]:
-        """The body, chunk by chunk; RecordingFailed past the deadline or the bound (what was passed on is cut
-        off there), or when Twilio stops sending."""
-        passed = 0
-        try:
-            for chunk in response.iter_raw():  # as they arrive (a chunk size would hold them back to fill it)
-                passed += len(chunk)
-                if passed > self.max_bytes:
-                    log.warning("twilio recording %s: cut off at the bound of %s bytes", sid, self.max_bytes)
-                    raise RecordingFailed("The recording is larger than this server passes on")
-                if time.monotonic() > deadline:
-                    log.warning("twilio recording %s: cut off at the deadline of %s s", sid, self.deadline_seconds)
-                    raise RecordingFailed("Twilio did not send the recording in time")
-                yield chunk
-        except http.HTTPError as error:
-            log.warning("twilio recording %s: cut off after %s bytes (%s)", sid, passed, type(error).__name__)
-            raise RecordingFailed("Twilio stopped sending the recording") from None
-        finally:
-            response.close()
-            client.close()
-
-
-def _length(response: httpx2.Response) -> int | None:
-    try:
-        length = int(response.headers["content-length"])
-    except (KeyError, ValueError):
+    @staticmethod
+    def choice(body: str, opt_out_type: str | None = None) -> bool | None:
+        """What a text a caller sent says about texts to them: True opts out (STOP and Twilio's other opt-out
+        keywords), False opts back in (START, YES, UNSTOP), None is anything else. Twilio's `OptOutType`
+        (sent when the number's Advanced Opt-Out knows more keywords) counts too."""
+        word = body.strip().upper()
+        kind = (opt_out_type or "").strip().upper()
+        if word in OPT_OUT_KEYWORDS or kind == "STOP":
+            return True
+        if word in OPT_IN_KEYWORDS or kind == "START":
+            return False
         return None
-    return length if length >= 0 else None
+
+    @classmethod
+    def record(cls, session: Session, business_id: uuid.UUID, number: str, *, opted_out: bool) -> None:
+        """The caller's latest word on texts from this business; a repeat changes nothing (an upsert, so two
+        at once cannot conflict)."""
+        values = {"business_id": business_id, "number": number, "opted_out": opted_out, "updated_at": utcnow()}
+        statement = insert(cls).values(values)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["business_id", "number"],
+                set_={"opted_out": statement.excluded.opted_out, "updated_at": statement.excluded.updated_at},
+            )
+        )
+
+    @classmethod
+    def has_opted_out(cls, session: Session, business_id: uuid.UUID, number: str) -> bool:
+        statement = select(cls.opted_out).where(cls.business_id == business_id, cls.number == number)
+        return session.scalar(statement) is True
+
+
+class TextBack(Base):
+    __tablename__ = "text_backs"
+    __table_args__ = (UniqueConstraint("business_id", "caller", "local_date"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    business_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    call_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    caller: Mapped[str] = mapped_column(String(64))
+    local_date: Mapped[date] = mapped_column(Date)  # the call's day in the business's time zone
+    status: Mapped[TextStatus] = mapped_column(String(16), default=TextStatus.QUEUED)
+    provider_sid: Mapped[str | None] = mapped_column(String(64))  # Twilio's MessageSid
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @staticmethod
+    def message(business: Business) -> str:
+        """The words of the business's text."""
+        return business.missed_call_text or (
+            f"Sorry we missed your call to {business.name}. We will call you back soon."
+        )
+
+    @classmethod
+    def owed(cls, session: Session, business: Business, call: Call) -> bool:
+        """Whether the caller of this ended call is texted back: the business turned it on, the caller reached
+        nobody (missed, or voicemail), on a real line (not the simulator), from a number that is neither
+        withheld nor blocked nor opted out of the business's texts."""
+        return (
+            business.missed_call_text_enabled
+            and call.ended_at is not None
+            and call.outcome in UNANSWERED
+            and not call.simulated
+            and not is_withheld(call.from_number)
+            and not BlockedNumber.is_blocked(session, business.id, call.from_number)
+            and not SmsOptOut.has_opted_out(session, business.id, call.from_number)
+        )
+
+    @classmethod
+    def queue(cls, session: Session, business: Business, call: Call) -> uuid.UUID | None:
+        """A text for the caller of `call`, if they have none yet on the call's day in the business's time
+        zone: its id, or None (the unique key decides, however two calls race)."""
+        local_date = call.started_at.astimezone(zoneinfo.ZoneInfo(business.timezone)).date()
+        values = {
+            "id": uuid.uuid4(),
+            "business_id": business.id,
+            "call_id": call.id,
+            "caller": call.from_number,
+            "local_date": local_date,
+            "status": TextStatus.QUEUED,
+            "created_at": utcnow(),
+        }
+        statement = (
+            insert(cls).values(values).on_conflict_do_nothing(index_elements=["business_id", "caller", "local_date"])
+        )
+        return session.scalar(statement.returning(cls.id))
+
+    @classmethod
+    def for_sending(cls, session: Session, text_id: uuid.UUID) -> TextBack | None:
+        """The text, locked until the sender's transaction ends (a second run of its job waits, then finds it
+        sent); None when it is gone (its business was deleted)."""
+        return session.scalar(select(cls).where(cls.id == text_id).with_for_update())
+
+    def withheld_now(self, session: Session, business: Business | None) -> str | None:
+        """Why the text must not go out after all (the caller texted STOP or was blocked since it was queued,
+        or the business turned texts off), or None."""
+        if business is None or not business.missed_call_text_enabled:
+            return "the business turned missed-call texts off"
+        if SmsOptOut.has_opted_out(session, self.business_id, self.caller):
+            return "the caller opted out"
+        if BlockedNumber.is_blocked(session, self.business_id, self.caller):
+            return "the caller is blocked"
+        return None
+
+    def cancel(self, reason: str) -> None:
+        self.status, self.error = TextStatus.CANCELED, reason[:MAX_ERROR_CHARS]
+
+    def refused(self, code: int | None, message: str) -> None:
+        self.status = TextStatus.REFUSED
+        self.error = f"Twilio error {code}: {message}"[:MAX_ERROR_CHARS]
+
+    def sent(self, provider_sid: str) -> None:
+        self.status, self.provider_sid, self.sent_at, self.error = TextStatus.SENT, provider_sid, utcnow(), None

@@ -328,7 +328,7 @@ def test_a_text_twilio_refuses_is_recorded_and_not_retried(
 
 
 def test_a_text_twilio_cannot_take_now_is_retried_and_sent_once(
-    db: Session, phone: FakeTwilio, rest: FakeTwilioRest, worker: Worker
+    db: Session, phone: FakeTwilio, rest: FakeTwilioRest, worker: Worker, twilio_app: FlaskApp, sms_settings: Settings
 ) -> None:
     business_texting(db)
     rest.fail_next(1)  # Twilio answers 503 once
@@ -336,6 +336,7 @@ def test_a_text_twilio_cannot_take_now_is_retried_and_sent_once(
     missed_call(phone)
     worker.run_until_idle()
     (job,) = sms_jobs(db)
+    payload = dict(job.payload)  # a finished job keeps none
     assert (job.status, job.attempts) == (JobStatus.QUEUED, 1)
     assert "503" in (job.last_error or "")
     assert job.run_at > utcnow()  # backing off
@@ -353,6 +354,9 @@ def test_a_text_twilio_cannot_take_now_is_retried_and_sent_once(
     assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 2)
     assert [m["To"] for m in rest.messages] == [CALLER]
     assert [t.status for t in texts(db)] == [TextStatus.SENT]
+
+    Texter(database_of(twilio_app), sms_settings).send_job(payload)  # delivered again (at least once)
+    assert [m["To"] for m in rest.messages] == [CALLER]
 
 
 def test_a_worker_restart_between_queueing_and_sending_loses_no_text(

@@ -244,7 +244,7 @@ def test_a_call_that_ends_and_its_voicemail_are_events_once(db: Session) -> None
     recording = {"CallSid": sid, "RecordingUrl": "https://api.twilio.com/rec/RE1", "RecordingDuration": "9"}
     for _ in range(2):
         telephony.progressed(db, {"CallSid": sid, "CallStatus": "completed", "CallDuration": "30"}, "https://x.test")
-        telephony.recorded(db, recording)
+        telephony.recorded(db, recording, transcript_wait=timedelta(minutes=2))
     db.commit()
 
     sent = db.scalars(select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)).all()

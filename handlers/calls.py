@@ -59,10 +59,9 @@ def simulate_call(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
 
 
 def get_call_recording(token_info: dict[str, Any], call_id: str) -> Any:
-    audio = recordings.open_call_recording(
-        session(), services().recordings, Caller.of(token_info).business, uuid.UUID(call_id)
-    )
-    return _audio(audio, f"voicemail-{call_id}.mp3")
+    call = uuid.UUID(call_id)
+    audio = recordings.open_call_recording(session(), services().recordings, Caller.of(token_info).business, call)
+    return _audio(audio, f"voicemail-{call}.mp3")
 
 
 def play_recording(token: str) -> Any:

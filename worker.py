@@ -13,7 +13,7 @@ from core.config import load_settings_or_exit
 from core.crypto import Cipher
 from core.db import Database, create_db_engine
 from core.logging import configure_logging
-from models import Event
+from models import Event, WebhookDelivery
 from services import digest, recordings
 from services.jobs import HOUSEKEEPING_SECONDS, Queue, Worker
 from services.mail import SEND_EMAIL, Mailer
@@ -49,6 +49,7 @@ def main() -> None:
         backoff_cap=timedelta(seconds=settings.job_backoff_cap_seconds),
         periodic=[
             (Event.clean_up, HOUSEKEEPING_SECONDS),  # the events API keeps 30 days
+            (WebhookDelivery.clean_up, HOUSEKEEPING_SECONDS),  # and the settled deliveries' copies of them
             (recordings.purge_expired_calls, HOUSEKEEPING_SECONDS),  # each business's call retention
             (digest.send_due, settings.digest_check_seconds),  # the daily digests, in each business's time zone
         ],

@@ -8,7 +8,7 @@ import uuid
 import zoneinfo
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, String, UniqueConstraint, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -76,7 +76,10 @@ class SmsOptOut(Base):
 
 class TextBack(Base):
     __tablename__ = "text_backs"
-    __table_args__ = (UniqueConstraint("business_id", "caller", "local_date"),)
+    __table_args__ = (
+        UniqueConstraint("business_id", "caller", "local_date"),
+        Index("ix_text_backs_call_id", "call_id"),  # a purged call sets its texts' call_id to null
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     business_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, func, select, text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, delete, func, select, text
 from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
 from core.crypto import Cipher
@@ -24,6 +24,7 @@ DISABLE_AFTER = timedelta(days=1)  # an endpoint failing this long without a suc
 PAUSE_AFTER_FAILURES = 5
 PAUSE_BASE = timedelta(seconds=30)
 PAUSE_CAP = timedelta(minutes=30)
+KEPT = timedelta(days=30)  # settled deliveries, like the events they copy (models/event.py RETENTION)
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -140,7 +141,10 @@ class WebhookEndpoint(Base):
 
 class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_endpoint_id_created_at_id", "endpoint_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_webhook_deliveries_endpoint_id_created_at_id", "endpoint_id", "created_at", "id"),
+        Index("ix_webhook_deliveries_created_at", "created_at"),  # the purge of settled ones (clean_up)
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
@@ -175,6 +179,14 @@ class WebhookDelivery(Base):
         if delivery is None:
             raise NotFound("No delivery with this id to this endpoint")
         return delivery
+
+    @classmethod
+    def clean_up(cls, session: Session, *, older_than: timedelta = KEPT) -> int:
+        """Deletes the settled deliveries (their copies of events) older than `older_than`; returns how many. A
+        pending one stays: its job still sends it."""
+        cutoff = utcnow() - older_than
+        deleted = session.execute(delete(cls).where(cls.created_at < cutoff, cls.status != DeliveryStatus.PENDING))
+        return int(deleted.rowcount)  # type: ignore[attr-defined]
 
     @classmethod
     def page(cls, session: Session, endpoint_id: uuid.UUID, *, limit: int, cursor: str | None) -> Page[WebhookDelivery]:

@@ -145,7 +145,7 @@ class TracingMiddleware:
                 span.set_attributes(
                     {
                         "http.request.method": scope["method"],
-                        "url.path": scope["path"],
+                        "url.path": loggable_path(scope["path"]),
                         "http.response.status_code": status,
                     }
                 )
@@ -190,7 +190,7 @@ class AccessLogMiddleware:
                 "request",
                 extra={
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": loggable_path(scope["path"]),
                     "operationId": operation,
                     "status": status,
                     "code": _problem_code(problem),
@@ -200,6 +200,12 @@ class AccessLogMiddleware:
 
 
 _PROBLEM_BYTES = 16384
+# Paths that carry a credential (playRecording's signed token, good for days): logged and traced without it.
+_CREDENTIAL_IN_PATH = re.compile(r"^(/api/v1/recordings/)[^/]+$")
+
+
+def loggable_path(path: str) -> str:
+    return _CREDENTIAL_IN_PATH.sub(r"\1{token}", path)
 
 
 def _problem_code(body: bytearray | None) -> str | None:

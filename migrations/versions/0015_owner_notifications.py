@@ -67,6 +67,9 @@ def upgrade() -> None:
             "business_id", "caller", "local_date", name=op.f("uq_text_backs_business_id_caller_local_date")
         ),
     )
+    # The retention purge deletes calls; each deletion sets its text-backs' call_id to null through this.
+    op.create_index("ix_text_backs_call_id", "text_backs", ["call_id"])
+    op.create_index("ix_webhook_deliveries_created_at", "webhook_deliveries", ["created_at"])
     op.create_table(
         "digests",
         sa.Column("business_id", sa.Uuid(), nullable=False),

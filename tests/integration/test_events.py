@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 from models import AuditEvent, Business, Call, Event, Job, Role, WebhookDelivery
 from models.base import utcnow
 from models.event import RETENTION
+from models.webhook import KEPT
 from services.webhooks import DELIVER_WEBHOOK
 from tests.factories import make_member, make_phone_number
 from tests.integration.test_receptionist import NEW_YORK_WEEK
@@ -174,6 +175,26 @@ def test_events_older_than_the_retention_are_deleted(client: TestClient, db: Ses
     db.commit()
 
     assert [event["data"]["changes"]["greeting"][1] for event in listed(client, headers)] == ["New"]
+
+
+def test_settled_deliveries_older_than_the_retention_are_deleted_and_pending_ones_kept(
+    client: TestClient, db: Session, receiver: Receiver
+) -> None:
+    _, _, headers = owner_of_a_business(client, db)
+    endpoint = create(client, headers, receiver.url)
+    for greeting in ("Sent", "Still pending", "New"):
+        client.patch("/api/v1/business/me", json={"greeting": greeting}, headers=headers)
+    new, pending, sent = deliveries(client, headers, endpoint)
+    long_ago = utcnow() - KEPT - timedelta(minutes=1)
+    db.execute(update(WebhookDelivery).where(WebhookDelivery.id == sent["id"]).values(status="succeeded"))
+    old = WebhookDelivery.id.in_([sent["id"], pending["id"]])
+    db.execute(update(WebhookDelivery).where(old).values(created_at=long_ago))
+    db.commit()
+
+    assert WebhookDelivery.clean_up(db) == 1
+    db.commit()
+
+    assert [d["id"] for d in deliveries(client, headers, endpoint)] == [new["id"], pending["id"]]
 
 
 def test_a_simulated_call_is_routed_as_a_real_one_and_its_events_reach_the_endpoint(

@@ -81,6 +81,17 @@ def test_cors_is_off_unless_origins_are_configured(client: TestClient, settings:
     assert "access-control-allow-origin" not in simple.headers
 
 
+def test_a_credential_in_the_path_is_not_logged(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    """playRecording's path is a signed link good for days: the access line names the route, not the token."""
+    token = "gAAAAABn-a-token-that-opens-a-recording"
+    with caplog.at_level(logging.INFO, logger="switchboard.access"):
+        client.get(f"/api/v1/recordings/{token}")
+
+    (line,) = [r for r in caplog.records if r.name == "switchboard.access"]
+    assert json.loads(JsonFormatter().format(line))["path"] == "/api/v1/recordings/{token}"
+    assert token not in caplog.text
+
+
 def test_one_access_log_line_per_request(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="switchboard.access"):
         response = client.get("/api/v1/plans?limit=1", headers={"X-Request-ID": "trace-me"})

@@ -14,6 +14,7 @@ from core.config import Settings
 from models.base import utcnow
 from tests.conftest import database_of, empty_tables
 from tests.fake_twilio import FakeTwilio
+from tests.smtp import Inbox, start_smtp
 from tests.webhook_events import Receiver
 from web.spec import Contract
 
@@ -87,3 +88,14 @@ def receiver(httpserver: HTTPServer) -> Iterator[Receiver]:
     receiver = Receiver(httpserver)
     yield receiver
     assert receiver.invalid == []
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    """A real SMTP server (aiosmtpd) that keeps what it receives; its URL, as MAIL_URL, is `inbox.url`."""
+    inbox = Inbox()
+    controller = start_smtp(inbox)
+    inbox.url = f"smtp://127.0.0.1:{controller.port}"  # type: ignore[attr-defined]
+    yield inbox
+    inbox.release()
+    controller.stop()

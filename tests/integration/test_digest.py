@@ -8,7 +8,6 @@ import re
 import threading
 import time as monotonic
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from services.mail import SEND_EMAIL
 from tests.conftest import database_of
 from tests.factories import make_business, make_member
 from tests.integration.test_mail import start_worker, wait_for
-from tests.smtp import Inbox, start_smtp
+from tests.smtp import Inbox
 
 NEW_YORK = ZoneInfo("America/New_York")
 DAY = date(2026, 11, 10)  # a Tuesday of 24 hours
@@ -270,16 +269,6 @@ ZONES = ("Asia/Tokyo", "Europe/London", "America/Los_Angeles")
 def a_zone_in_daytime() -> ZoneInfo:
     now = datetime.now(UTC)
     return next(ZoneInfo(name) for name in ZONES if 8 <= now.astimezone(ZoneInfo(name)).hour < 22)
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    inbox = Inbox()
-    controller = start_smtp(inbox)
-    inbox.url = f"smtp://127.0.0.1:{controller.port}"  # type: ignore[attr-defined]
-    yield inbox
-    inbox.release()
-    controller.stop()
 
 
 def business_with_yesterdays_calls(db: Session, zone: ZoneInfo) -> tuple[User, User]:

@@ -7,11 +7,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
 from aiosmtpd.controller import Controller
 from connexion import FlaskApp
 from sqlalchemy import select
@@ -28,16 +26,6 @@ from tests.integration.test_admin_jobs import staff_headers
 from tests.smtp import Inbox, free_port, start_smtp
 
 PYTHON = sys.executable
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    inbox = Inbox()
-    controller = start_smtp(inbox)
-    inbox.url = f"smtp://127.0.0.1:{controller.port}"  # type: ignore[attr-defined]
-    yield inbox
-    inbox.release()
-    controller.stop()
 
 
 def queue_verification(db: Session, to: str = "ada@example.com") -> Job:

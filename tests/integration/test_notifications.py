@@ -30,7 +30,7 @@ from tests.factories import make_business, make_member, make_phone_number, make_
 from tests.fake_twilio import Caller, FakeTwilio
 from tests.integration.conftest import TWILIO_AUTH_TOKEN, TWILIO_PUBLIC_URL
 from tests.sign_in import auth_headers
-from tests.smtp import Inbox, start_smtp
+from tests.smtp import Inbox
 
 RECEPTIONIST, CALLER = "+14155550199", "+14155550123"
 PREFERENCES = "/api/v1/business/me/notification-preferences"
@@ -51,16 +51,6 @@ class Office:
         self.business.phone_number, self.business.receptionist_enabled = RECEPTIONIST, True
         self.business.greeting = "Thanks for calling Smile Dental."
         db.commit()
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    inbox = Inbox()
-    controller = start_smtp(inbox)
-    inbox.url = f"smtp://127.0.0.1:{controller.port}"  # type: ignore[attr-defined]
-    yield inbox
-    inbox.release()
-    controller.stop()
 
 
 def worker_for(app: FlaskApp, inbox: Inbox, **options: object) -> Worker:

@@ -1,10 +1,14 @@
-"""The database: one engine per process, its sessions, the migrations this code knows, and the two
+"""The database: one engine per process, its sessions, the migrations this code knows, and the three
 sanctioned exceptions to "one commit at the request boundary" (web/context.py owns that boundary).
 
 - `outliving(session)`: a write that must hold although the request then fails (a refused sign-in, the
   revocation of a stolen refresh token's family, an idempotency claim) runs in a transaction of its own.
 - `commit_early(session)`: before a call to an outside system, the request's transaction ends, so no
   pooled connection or row lock waits on that system. After it, the request writes in a new transaction.
+- `committed_before_answering(session)`: Twilio's voice webhook and fallback commit inside the handler, so
+  that a failing or slow commit can still be answered with TwiML (the apology), not an error.
+
+tests/unit/test_commit_rule.py checks that no other code commits or closes a session it was lent.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import PROJECT_ROOT, Settings
@@ -216,3 +220,23 @@ def outliving(session: Session) -> Iterator[Session]:
 def commit_early(session: Session) -> None:
     """Commits the request's work so far, before a call to an outside system (see the module's docstring)."""
     session.commit()
+
+
+@contextmanager
+def committed_before_answering(session: Session) -> Iterator[None]:
+    """Commits the block's writes on the request's `session` when it ends; on a database error, discards the
+    session (closed: its transaction rolled back, its connection, perhaps broken, returned) and re-raises.
+
+    For Twilio's voice webhook and its fallback (services/telephony.py), while a caller waits on the line.
+    The request boundary's commit fails after the handler has chosen its answer, and becomes a 503: Twilio
+    then tries the fallback URL, and a fallback that fails too plays Twilio's own error and hangs up.
+    Committed here, a slow or failing database, even at the commit, is still the handler's to answer: the
+    apology and a voicemail the caller can leave. The closed session leaves the boundary nothing to commit,
+    so the apology goes out as a 200.
+    """
+    try:
+        yield
+        session.commit()
+    except SQLAlchemyError:
+        session.close()
+        raise

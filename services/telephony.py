@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.config import Settings
+from core.db import committed_before_answering
 from core.errors import BusinessRuleBroken
 from core.tenancy import Caller
 from models import BlockedNumber, Business, Call, Event, Route
@@ -235,12 +236,11 @@ def _within_budget(session: Session, work: Callable[[], str], callbacks: str) ->
     """`work`'s TwiML, committed within ANSWER_BUDGET_MS; the apology and the voicemail flow if the database
     fails or is too slow."""
     try:
-        session.execute(text(f"SET LOCAL statement_timeout = {ANSWER_BUDGET_MS}"))
-        twiml = work()
-        session.commit()
+        with committed_before_answering(session):
+            session.execute(text(f"SET LOCAL statement_timeout = {ANSWER_BUDGET_MS}"))
+            twiml = work()
     except SQLAlchemyError as error:
         log.warning("a call was answered without the database (%s)", type(error).__name__)
-        session.close()
         return _apology(callbacks)
     return twiml
 

@@ -9,7 +9,8 @@ It also owns the unit of work: one session per request (`session()`), the one wh
 the credential check runs too (`await_confirmation`), committed at the request boundary
 when the handler succeeded and rolled back when it failed. A commit that fails raises, and the error
 registry answers with a problem (503 when the database is unavailable), never with the 2xx the handler
-meant to send. The only other commits are core.db's `outliving` and `commit_early`.
+meant to send. The only other commits are core.db's `outliving`, `commit_early` and `committed_before_answering`
+(Twilio's voice webhook); tests/unit/test_commit_rule.py checks that nothing else commits or closes a session.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@
 The operation declares `#/components/parameters/IdempotencyKey` (its description is the contract) and
 `Idempotent-Replayed` on its success response. What the decorator does with a key:
 
-1. It claims the key: it inserts a record with no status, in a transaction of its own that commits
-   before the handler runs, so a concurrent duplicate finds it (409 `idempotency_key_in_progress`).
+1. It claims the key (`IdempotencyRecord.claim`): a record with no status, in a transaction of its own that
+   commits before the handler runs, so a concurrent duplicate finds it (409 `idempotency_key_in_progress`).
 2. It runs the handler. On a 2xx it writes status, headers and body into the record in the request's
    own session (`web.context.session()`), so the stored response commits if and only if the handler's
    writes do. On an exception or a status other than 2xx it deletes the claim (own transaction), so
@@ -16,14 +16,8 @@ The operation declares `#/components/parameters/IdempotencyKey` (its description
    body) gets the stored response back with `Idempotent-Replayed: true`; another fingerprint gets 422
    `idempotency_key_reused`.
 
-Keys are per caller (`Caller.idempotency_scope`): two callers may use the same key. Records live
-RECORD_TTL; an expired one counts as absent and is overwritten. Each claim also deletes a small batch
-of expired records, so the table does not grow without bound.
-
-A claim whose request crashed (the process died between the claim and the end of the request, or the
-commit at the request boundary failed) stays "in progress": after STALE_CLAIM_AFTER it may be taken
-over by a retry. A request that really runs longer than that may therefore run twice; its late
-response is then not stored (the record is only written by the claim that owns it, see `_Claim`).
+Keys are per caller (`Caller.idempotency_scope`): two callers may use the same key. The records, their
+lifetime and the take-over of a crashed request's claim are models/idempotency.py's.
 """
 
 from __future__ import annotations
@@ -32,23 +26,14 @@ import functools
 import hashlib
 import json
 import logging
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any, ParamSpec, overload
 
 import flask
 from connexion.context import context
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from core.db import outliving
-from core.errors import ApiError
 from core.tenancy import Caller
-from models.base import utcnow
-from models.idempotency import IdempotencyRecord
+from models.idempotency import STALE_CLAIM_AFTER, Claim, IdempotencyRecord
 from web.context import session
 from web.responses import Response
 
@@ -56,36 +41,6 @@ log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-RECORD_TTL = timedelta(hours=24)
-# Longer than any request should take (the statement timeout and the clients' timeouts are far
-# shorter), short enough that a client retrying after a crash is not locked out for long.
-STALE_CLAIM_AFTER = timedelta(seconds=60)
-PURGE_BATCH = 50
-
-
-class IdempotencyKeyInProgress(ApiError):
-    status, code, title, type = (
-        409,
-        "idempotency_key_in_progress",
-        "Idempotency key in progress",
-        "/problems/idempotency-key-in-progress",
-    )
-
-    def __init__(self) -> None:
-        super().__init__("A request with this Idempotency-Key is still running; retry once it has finished.")
-
-
-class IdempotencyKeyReused(ApiError):
-    status, code, title, type = (
-        422,
-        "idempotency_key_reused",
-        "Idempotency key reused",
-        "/problems/idempotency-key-reused",
-    )
-
-    def __init__(self) -> None:
-        super().__init__("This Idempotency-Key was used for another request; use a new key for a new request.")
-
 
 P = ParamSpec("P")
 
@@ -119,9 +74,10 @@ def idempotent(
             return handler(*args, **kwargs)
         scope = _caller_scope(per_person)
         fingerprint = _fingerprint(flask.request)
-        outcome = _claim(scope, key, fingerprint)
-        if not isinstance(outcome, _Claim):
-            return _replay(outcome, fingerprint)
+        outcome = IdempotencyRecord.claim(session(), scope, key, fingerprint)
+        if not isinstance(outcome, Claim):
+            body, status, headers = outcome.replay(fingerprint)
+            return body, status, {**headers, REPLAYED_HEADER: "true"}
         try:
             body, status, headers = handler(*args, **kwargs)
             if 200 <= status < 300:
@@ -139,7 +95,7 @@ def idempotent(
     return wrapper
 
 
-def _give_up(claim: _Claim) -> None:
+def _give_up(claim: Claim) -> None:
     """The request failed: roll its session back (it may hold locks, or be broken), then free the key.
 
     Never raises: the request's own error is the one to answer with. A claim that cannot be released
@@ -147,7 +103,7 @@ def _give_up(claim: _Claim) -> None:
     """
     try:
         session().rollback()
-        claim.release()
+        claim.release(session())
     except Exception:
         log.warning(
             "could not release an idempotency claim; it frees itself after %s", STALE_CLAIM_AFTER, exc_info=True
@@ -175,118 +131,3 @@ def _fingerprint(request: flask.Request) -> str:
         digest.update(len(part).to_bytes(8, "big"))  # length-prefixed: no two requests share a digest input
         digest.update(part)
     return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class _Stored:
-    """What an earlier request with the key left behind."""
-
-    fingerprint: str
-    status: int | None
-    headers: dict[str, str] | None
-    body: str | None
-
-
-@dataclass(frozen=True)
-class _Claim:
-    """The key is ours for this request. `claimed_at` tells our claim from a later take-over."""
-
-    record_id: uuid.UUID
-    claimed_at: datetime
-
-    def _is_ours(self) -> Any:
-        return (
-            (IdempotencyRecord.id == self.record_id)
-            & (IdempotencyRecord.created_at == self.claimed_at)
-            & IdempotencyRecord.status.is_(None)
-        )
-
-    def store(self, request_session: Session, body: Any, status: int, headers: dict[str, str]) -> None:
-        """Writes the response in the request's transaction: committed with the handler's writes, or not at all."""
-        request_session.execute(
-            update(IdempotencyRecord)
-            .where(self._is_ours())
-            .values(
-                status=status,
-                headers={name: str(value) for name, value in headers.items()},
-                body=None if body is None else json.dumps(body, separators=(",", ":")),
-            )
-            .execution_options(synchronize_session=False)
-        )
-
-    def release(self) -> None:
-        with outliving(session()) as own:
-            own.execute(delete(IdempotencyRecord).where(self._is_ours()).execution_options(synchronize_session=False))
-
-
-def _claim(scope: str, key: str, fingerprint: str) -> _Claim | _Stored:
-    # The loop ends: each pass either claims, or finds a record, or saw one vanish (released or purged)
-    # between its INSERT and its SELECT, which a retry resolves.
-    for _attempt in range(5):
-        now = utcnow()
-        try:
-            with outliving(session()) as own:
-                record = IdempotencyRecord(
-                    caller=scope,
-                    key=key,
-                    fingerprint=fingerprint,
-                    status=None,
-                    created_at=now,
-                    expires_at=now + RECORD_TTL,
-                )
-                own.add(record)
-                own.flush()  # a unique violation here means the key exists
-                _purge_expired(own, now)
-                return _Claim(record.id, now)
-        except IntegrityError:
-            pass
-        with outliving(session()) as own:
-            found = own.scalar(
-                select(IdempotencyRecord).where(IdempotencyRecord.caller == scope, IdempotencyRecord.key == key)
-            )
-            if found is None:
-                continue
-            if not _takeable(found, now):
-                return _Stored(found.fingerprint, found.status, found.headers, found.body)
-            # Lock it and look again: of two requests taking it over, the second then sees a fresh claim.
-            found = own.scalar(
-                select(IdempotencyRecord)
-                .where(IdempotencyRecord.id == found.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-            if found is None:
-                continue
-            if not _takeable(found, now):
-                return _Stored(found.fingerprint, found.status, found.headers, found.body)
-            found.fingerprint, found.status, found.headers, found.body = fingerprint, None, None, None
-            found.created_at, found.expires_at = now, now + RECORD_TTL
-            return _Claim(found.id, now)
-    raise IdempotencyKeyInProgress()
-
-
-def _takeable(record: IdempotencyRecord, now: datetime) -> bool:
-    """Expired (counts as absent), or claimed by a request that has not finished in STALE_CLAIM_AFTER."""
-    return record.expires_at <= now or (record.status is None and record.created_at <= now - STALE_CLAIM_AFTER)
-
-
-def _purge_expired(own: Session, now: datetime) -> None:
-    """A few expired records at a time (on the expires_at index), skipping any another request has locked."""
-    batch = (
-        select(IdempotencyRecord.id)
-        .where(IdempotencyRecord.expires_at <= now)
-        .limit(PURGE_BATCH)
-        .with_for_update(skip_locked=True)
-    )
-    own.execute(
-        delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(batch)).execution_options(synchronize_session=False)
-    )
-
-
-def _replay(stored: _Stored, fingerprint: str) -> Response:
-    if stored.fingerprint != fingerprint:
-        raise IdempotencyKeyReused()
-    if stored.status is None:
-        raise IdempotencyKeyInProgress()
-    body = None if stored.body is None else json.loads(stored.body)
-    return body, stored.status, {**(stored.headers or {}), REPLAYED_HEADER: "true"}

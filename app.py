@@ -16,6 +16,7 @@ from connexion.resolver import Resolver
 from core.config import HANDLER_THREADS, Settings, load_settings_or_exit
 from core.db import Database, create_db_engine
 from core.logging import configure_logging
+from core.passwords import use_hash_cost
 from core.tokens import TokenService
 from core.tracing import configure_tracing
 from web import metrics
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     """The app for `settings` (default: from the environment) serving `contract` (default: our spec)."""
     settings = settings or load_settings_or_exit()
     configure_logging(settings)
+    use_hash_cost(settings.password_hash_cost)
     contract = contract or Contract.load()
     database = Database(create_db_engine(settings, deadline=settings.db_client_deadline_seconds))
     metrics.watch_pool(database.engine)

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED_DATABASE_SCHEMES = ("postgresql", "postgresql+psycopg2", "postgres")
+PasswordHashCost = Literal["default", "low"]  # PASSWORD_HASH_COST (core/passwords.py)
 _SOCKET_PATH_MAX = 100  # a Unix socket's path: 107 bytes on Linux, 103 on macOS
 
 
@@ -138,6 +139,9 @@ class Settings(BaseSettings):
     refresh_token_ttl_days: int = Field(30, ge=1, le=365)
     login_max_failures: int = Field(5, ge=1, le=100)
     login_lockout_minutes: int = Field(15, ge=1, le=1440)
+    # argon2id's cost for new password hashes: "default" is the argon2 library's recommended parameters;
+    # "low" (1 pass, 1 MiB) is for tests only, where a sign-in would otherwise spend ~200 ms. Production refuses it.
+    password_hash_cost: PasswordHashCost = "default"  # noqa: S105 - a cost, not a password
     # An external identity provider whose bearer tokens are accepted too (all three, or none).
     jwt_issuer: str = Field("", max_length=300)
     jwt_audience: str = Field("", max_length=300)
@@ -297,6 +301,8 @@ class Settings(BaseSettings):
             raise ValueError("MAIL_URL: production needs an SMTP server, not files in VAR_DIR/mail")
         if self.app_env == "production" and not self.jwt_private_keys:
             raise ValueError("JWT_PRIVATE_KEYS: production needs its signing keys, not a generated development key")
+        if self.app_env == "production" and self.password_hash_cost != "default":  # noqa: S105 - a cost
+            raise ValueError("PASSWORD_HASH_COST: production hashes passwords at the argon2 library's default cost")
         if self.app_env == "production" and self.google_calendar_enabled:
             if not self.data_encryption_keys:
                 raise ValueError("DATA_ENCRYPTION_KEYS: production needs its own keys to store Google tokens encrypted")

@@ -7,13 +7,34 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from core.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT, PasswordHashCost
 from core.errors import ApiError
 
 MIN_LENGTH, MAX_LENGTH = 10, 128  # also in the spec (Password schema)
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the email is unknown, so that answer takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not the password of anyone at all")
+
+
+@cache
+def hasher(cost: PasswordHashCost) -> PasswordHasher:
+    """argon2id at the library's recommended parameters, or at its lowest cost (tests only: production refuses it)."""
+    if cost == "low":
+        return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    return PasswordHasher()
+
+
+@cache
+def _dummy_hash(cost: PasswordHashCost) -> str:
+    """Verified against when the email is unknown, so that answer takes as long as a wrong password."""
+    return hasher(cost).hash("not the password of anyone at all")
+
+
+# The cost is the process's, like its logging: `create_app` applies its settings' PASSWORD_HASH_COST.
+_cost: PasswordHashCost = "default"
+
+
+def use_hash_cost(cost: PasswordHashCost) -> None:
+    global _cost
+    _cost = cost
+    _dummy_hash(cost)  # made now, not during the first unknown email's sign-in
 
 
 class PasswordTooCommon(ApiError):
@@ -37,15 +58,16 @@ def check_policy(password: str) -> None:
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return hasher(_cost).hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    """Checks against the hash's own parameters (those it was made with), whatever the current cost."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return hasher(_cost).verify(password_hash or _dummy_hash(_cost), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
 
 def needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
+    return hasher(_cost).check_needs_rehash(password_hash)

@@ -41,7 +41,14 @@ UNLIMITED = {name.lower(): value for name, value in UNLIMITED_ENV.items()}  # as
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, app_env="test", log_format="json", log_level="INFO", **UNLIMITED)
+    return Settings(
+        database_url=database_url,
+        app_env="test",
+        log_format="json",
+        log_level="INFO",
+        password_hash_cost="low",  # a sign-in at the argon2 library's cost takes ~200 ms; tests/system keep it
+        **UNLIMITED,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,10 @@ import string
 import uuid
 from typing import Any
 
-from argon2 import PasswordHasher
 from sqlalchemy.orm import Session
 
 from core import phones
+from core.passwords import hasher
 from models import (
     Business,
     Country,
@@ -60,19 +60,16 @@ PASSWORD = "a-long-and-unlikely-passphrase"
 
 
 def make_user(session: Session, **overrides: Any) -> User:
-    """A user whose password is PASSWORD (hashed with cheap argon2 parameters to keep tests fast)."""
+    """A user whose password is PASSWORD, hashed at PASSWORD_HASH_COST=low, the tests' (no rehash at sign-in)."""
     fields: dict[str, Any] = {
         "email": f"user-{uuid.uuid4().hex[:10]}@example.com",
         "name": "Test User",
-        "password_hash": _FAST_HASHER.hash(overrides.pop("password", PASSWORD)),
+        "password_hash": hasher("low").hash(overrides.pop("password", PASSWORD)),
     } | overrides
     user = User(**fields)
     session.add(user)
     session.flush()
     return user
-
-
-_FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 def make_business(session: Session, owner: User | None = None, **overrides: Any) -> Business:

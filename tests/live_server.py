@@ -58,6 +58,7 @@ def gunicorn(database_url: str, log_path: Path, **settings: str) -> Iterator[tup
         "APP_ENV": "test",  # as development (responses validated), but /metrics wants its token
         "HTTP_HEAD_TIMEOUT_SECONDS": str(HEAD_TIMEOUT),
         "SHUTDOWN_DRAIN_SECONDS": "0",  # the drain's own tests set one
+        "PASSWORD_HASH_COST": "low",  # as the in-process apps (tests/conftest.py); tests/system keep the default
         **UNLIMITED_ENV,
         **settings,
     }

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
+from core import passwords
 from core.config import Settings
 from models import AuthSession, Job, User
 from models.base import utcnow
@@ -26,6 +28,16 @@ from tests.factories import PASSWORD, make_user
 from tests.sign_in import bearer, sign_in
 
 ME = "/api/v1/users/me"
+
+
+@pytest.fixture
+def library_hash_cost(app: FlaskApp, settings: Settings) -> Iterator[None]:
+    """The argon2 library's cost, production's, for the tests of the cost itself (the others run at the low one).
+
+    The cost is the process's: set after the app (whose creation applies its settings' cost) and given back."""
+    passwords.use_hash_cost("default")
+    yield
+    passwords.use_hash_cost(settings.password_hash_cost)
 
 
 def test_registering_normalises_the_email_and_stores_only_an_argon2id_hash(client: TestClient, db: Session) -> None:
@@ -113,6 +125,7 @@ def test_a_wrong_password_and_an_unknown_email_are_answered_alike(client: TestCl
     assert wrong.json()["detail"] == unknown.json()["detail"]
 
 
+@pytest.mark.usefixtures("library_hash_cost")
 def test_an_unknown_email_costs_the_same_argon2_work_as_a_wrong_password(client: TestClient, db: Session) -> None:
     make_user(db, email="known@example.com", password_hash=PasswordHasher().hash(PASSWORD))
     db.commit()
@@ -158,6 +171,7 @@ def test_the_lock_expires_and_a_success_resets_the_count(client: TestClient, db:
     assert user.locked_until is None
 
 
+@pytest.mark.usefixtures("library_hash_cost")
 def test_signing_in_rehashes_a_password_hashed_with_old_parameters(client: TestClient, db: Session) -> None:
     user = make_user(db)  # the factory's cheap parameters
     db.commit()

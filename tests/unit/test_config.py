@@ -3,9 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import create_engine
 
 from core.config import PROJECT_ROOT, Settings, embedded_socket_dir, load_settings_or_exit
+from core.passwords import hasher
 
 
 @pytest.fixture(autouse=True)
@@ -115,6 +117,49 @@ def test_production_refuses_to_sign_with_a_generated_key(monkeypatch: pytest.Mon
 
     with pytest.raises(ValueError, match="JWT_PRIVATE_KEYS: production needs its signing keys"):
         Settings()
+
+
+_PRODUCTION_ENV = {
+    "APP_ENV": "production",
+    "DATABASE_URL": "postgresql://db/switchboard",
+    "MAIL_URL": "smtp://mail:25",
+    "JWT_PRIVATE_KEYS": '{"keys": [{"kty": "EC", "crv": "P-256", "d": "x", "x": "x", "y": "y", "kid": "k1"}]}',
+}
+
+
+def test_production_refuses_a_lowered_password_hash_cost(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for variable, value in _PRODUCTION_ENV.items():
+        monkeypatch.setenv(variable, value)
+    assert Settings().password_hash_cost == "default"  # the rest of this production configuration is valid
+    monkeypatch.setenv("PASSWORD_HASH_COST", "low")
+
+    with pytest.raises(SystemExit):
+        load_settings_or_exit()
+
+    assert "PASSWORD_HASH_COST: production hashes passwords at the argon2 library's default cost" in (
+        capsys.readouterr().err
+    )
+
+
+def test_the_default_password_hash_cost_is_the_argon2_librarys_and_tests_may_lower_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    library = PasswordHasher()
+    default = hasher(Settings().password_hash_cost)
+    monkeypatch.setenv("APP_ENV", "test")
+    monkeypatch.setenv("PASSWORD_HASH_COST", "low")
+    low = hasher(Settings().password_hash_cost)
+
+    assert (default.time_cost, default.memory_cost, default.parallelism, default.type) == (
+        library.time_cost,
+        library.memory_cost,
+        library.parallelism,
+        library.type,
+    )
+    assert low.time_cost == 1
+    assert low.memory_cost < library.memory_cost
 
 
 def test_signing_keys_must_be_ec_private_keys_and_are_never_echoed(

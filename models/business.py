@@ -181,10 +181,12 @@ class Business(Base):
         if "*" not in candidates and self.etag not in candidates:  # strong comparison (RFC 9110 13.1.1)
             raise PreconditionFailed()
 
-    def apply(self, session: Session, changes: dict[str, Any]) -> dict[str, Any]:
-        """Sets the given settings and checks the rules on the result; returns the diff {field: [old, new]}."""
-        wanted = _normalised(changes)
-        diff = assign(self, {field: (SETTINGS_COLUMNS[field], value) for field, value in wanted.items()})
+    def apply(self, session: Session, settings: dict[str, Any]) -> dict[str, Any]:
+        """Sets the given settings (by attribute, of SETTINGS) and checks the rules on the result; returns the
+        diff {attribute: [old, new]}. 422 naming the API field that breaks a rule."""
+        if unknown := set(settings) - set(SETTINGS):
+            raise ValueError(f"not a setting: {sorted(unknown)}")
+        diff = assign(self, {name: (name, value) for name, value in _normalised(settings).items()})
         if self.receptionist_enabled and not self.phone_number:
             raise BusinessRuleBroken(
                 "receptionist_requires_phone",
@@ -192,7 +194,7 @@ class Business(Base):
                 field="phoneNumber",
             )
         if (
-            "phoneNumber" in diff
+            "phone_number" in diff
             and self.phone_number is not None
             and not PhoneNumber.is_held(session, self.id, self.phone_number)
         ):
@@ -216,13 +218,13 @@ def _normalised(settings: dict[str, Any]) -> dict[str, Any]:
     out = dict(settings)
     if "name" in out:
         out["name"] = out["name"].strip()
-    for field in ("phoneNumber", "forwardingNumber"):
-        if out.get(field) is not None:
-            out[field] = to_e164(out[field], field)
+    for name, field in (("phone_number", "phoneNumber"), ("forwarding_number", "forwardingNumber")):
+        if out.get(name) is not None:
+            out[name] = to_e164(out[name], field)
     if "timezone" in out and out["timezone"] not in _timezones():
         raise BusinessRuleBroken("invalid_timezone", "This is not an IANA time zone name.", field="timezone")
-    if "businessHours" in out:
-        out["businessHours"] = normalise_week(out["businessHours"])
+    if "business_hours" in out:
+        out["business_hours"] = normalise_week(out["business_hours"], "businessHours")
     return out
 
 
@@ -231,35 +233,35 @@ def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-# API field -> column of the writable settings, and the defaults of a new business.
-SETTINGS_COLUMNS = {
-    "name": "name",
-    "timezone": "timezone",
-    "greeting": "greeting",
-    "phoneNumber": "phone_number",
-    "forwardingNumber": "forwarding_number",
-    "receptionistEnabled": "receptionist_enabled",
-    "businessHours": "business_hours",
-    "ringSeconds": "ring_seconds",
-    "screenCalls": "screen_calls",
-    "anonymousCallers": "anonymous_callers",
-    "missedCallTextEnabled": "missed_call_text_enabled",
-    "missedCallText": "missed_call_text",
-    "callRetentionDays": "call_retention_days",
-}
+# The writable settings (schemas/business.py names them by their API fields), and the defaults of a new business.
+SETTINGS = (
+    "name",
+    "timezone",
+    "greeting",
+    "phone_number",
+    "forwarding_number",
+    "receptionist_enabled",
+    "business_hours",
+    "ring_seconds",
+    "screen_calls",
+    "anonymous_callers",
+    "missed_call_text_enabled",
+    "missed_call_text",
+    "call_retention_days",
+)
 DEFAULT_SETTINGS: dict[str, Any] = {
     "timezone": "UTC",
     "greeting": "",
-    "phoneNumber": None,
-    "forwardingNumber": None,
-    "receptionistEnabled": False,
-    "businessHours": DEFAULT_HOURS,
-    "ringSeconds": 20,
-    "screenCalls": True,
-    "anonymousCallers": "answer",
-    "missedCallTextEnabled": False,
-    "missedCallText": None,
-    "callRetentionDays": None,
+    "phone_number": None,
+    "forwarding_number": None,
+    "receptionist_enabled": False,
+    "business_hours": DEFAULT_HOURS,
+    "ring_seconds": 20,
+    "screen_calls": True,
+    "anonymous_callers": "answer",
+    "missed_call_text_enabled": False,
+    "missed_call_text": None,
+    "call_retention_days": None,
 }
 
 

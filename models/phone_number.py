@@ -152,7 +152,7 @@ class PhoneNumber(Base):
         if self._answers_for(business):
             raise self._in_use()
         if business.phone_number == self.e164:
-            business.apply(session, {"phoneNumber": None})
+            business.apply(session, {"phone_number": None})
         session.delete(self)
 
     def _answers_for(self, business: Business) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from models import CalendarConnection
+from models.business import SETTINGS
 from schemas.pagination import page_schema
 
 
@@ -43,6 +44,18 @@ class BusinessSchema(Schema):
     etag = fields.String()  # also the ETag header: some generated clients hide headers
     created_at = fields.AwareDateTime(data_key="createdAt", format="iso")
     updated_at = fields.AwareDateTime(data_key="updatedAt", format="iso")
+
+
+# The writable settings: API field -> Business attribute (the model takes attributes, the API sends fields).
+SETTING_ATTRIBUTES = {
+    field.data_key or name: name for name, field in BusinessSchema().fields.items() if name in SETTINGS
+}
+SETTING_FIELDS = {attribute: field for field, attribute in SETTING_ATTRIBUTES.items()}
+
+
+def settings_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The settings of a createBusiness / updateBusiness body, by Business attribute."""
+    return {SETTING_ATTRIBUTES[field]: value for field, value in body.items()}
 
 
 class MemberSchema(Schema):

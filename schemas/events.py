@@ -3,6 +3,8 @@
 `x-webhooks` in the spec).
 
 A body is `{"id", "type", "timestamp", "data"}`: `id` is the `webhook-id` of every delivery of the event.
+The `changes` of `business.updated` are built here too (`setting_changes`, `closure_changes`,
+`blocked_number_changes`), and the audit log records the same ones.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from typing import Any, NamedTuple
 
 from marshmallow import Schema, fields
 
-from models import Call
+from models import Call, Closure
+from schemas.business import SETTING_FIELDS
 from schemas.call import call_schema
 from schemas.pagination import page_schema
+from schemas.receptionist import ClosureSchema
 
 
 class Occurrence(NamedTuple):
@@ -41,6 +45,24 @@ def voicemail_transcribed(call: Call) -> Occurrence:
 def business_updated(business_id: uuid.UUID, changes: dict[str, Any]) -> Occurrence:
     """`changes` maps each changed setting (its API name) to `[before, after]`."""
     return Occurrence("business.updated", {"id": str(business_id), "changes": changes})
+
+
+def setting_changes(diff: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """`Business.apply`'s diff {attribute: [before, after]} by API field."""
+    return {SETTING_FIELDS[attribute]: change for attribute, change in diff.items()}
+
+
+_closure_schema = ClosureSchema(only=("name", "start_date", "end_date", "intervals"))
+
+
+def closure_changes(before: Closure | None, after: Closure | None) -> dict[str, list[Any]]:
+    """A closure added (`before` None) or removed (`after` None)."""
+    return {"closure": [None if closure is None else _closure_schema.dump(closure) for closure in (before, after)]}
+
+
+def blocked_number_changes(before: str | None, after: str | None) -> dict[str, list[Any]]:
+    """A number blocked (`before` None) or unblocked (`after` None)."""
+    return {"blockedNumber": [before, after]}
 
 
 def body(event_id: str, occurrence: Occurrence, at: datetime) -> dict[str, Any]:

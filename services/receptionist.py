@@ -25,14 +25,14 @@ def add_closure(session: Session, caller: Caller, fields: dict[str, Any]) -> Clo
         end=date.fromisoformat(fields["endDate"]) if fields.get("endDate") else None,
         intervals=fields.get("intervals"),
     )
-    _changed(session, caller, "closure.created", ("closure", closure.id), {"closure": [None, _closure(closure)]})
+    _changed(session, caller, "closure.created", ("closure", closure.id), events.closure_changes(None, closure))
     return closure
 
 
 def delete_closure(session: Session, caller: Caller, closure_id: uuid.UUID) -> None:
     closure = Closure.get(session, caller.business, closure_id)
     session.delete(closure)
-    _changed(session, caller, "closure.deleted", ("closure", closure.id), {"closure": [_closure(closure), None]})
+    _changed(session, caller, "closure.deleted", ("closure", closure.id), events.closure_changes(closure, None))
 
 
 def block_number(session: Session, caller: Caller, number: str, note: str | None) -> BlockedNumber:
@@ -43,7 +43,7 @@ def block_number(session: Session, caller: Caller, number: str, note: str | None
         caller,
         "blocked_number.created",
         ("blocked_number", blocked.id),
-        {"blockedNumber": [None, blocked.number]},
+        events.blocked_number_changes(None, blocked.number),
     )
     return blocked
 
@@ -56,17 +56,8 @@ def unblock_number(session: Session, caller: Caller, blocked_id: uuid.UUID) -> N
         caller,
         "blocked_number.deleted",
         ("blocked_number", blocked.id),
-        {"blockedNumber": [blocked.number, None]},
+        events.blocked_number_changes(blocked.number, None),
     )
-
-
-def _closure(closure: Closure) -> dict[str, Any]:
-    return {
-        "name": closure.name,
-        "startDate": closure.start_date.isoformat(),
-        "endDate": closure.end_date.isoformat(),
-        "intervals": closure.intervals,
-    }
 
 
 def _changed(

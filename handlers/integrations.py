@@ -6,6 +6,7 @@ from typing import Any
 
 from core.tenancy import Caller
 from models import CalendarConnection
+from schemas.business import calendar_status_schema
 from services import calendar
 from web.context import services, session
 from web.responses import JSON, Response
@@ -31,7 +32,7 @@ def complete_google_calendar_connection(
 
 def get_google_calendar(token_info: dict[str, Any]) -> Response:
     connection = CalendarConnection.of(session(), Caller.of(token_info).business)
-    return CalendarConnection.status(connection), 200, JSON
+    return calendar_status_schema.dump(CalendarConnection.status(connection)), 200, JSON
 
 
 def disconnect_google_calendar(token_info: dict[str, Any]) -> Response:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -87,15 +87,20 @@ class CalendarConnection(Base):
         return cipher.decrypt(self.refresh_token_encrypted or self.access_token_encrypted)
 
     @staticmethod
-    def status(connection: CalendarConnection | None) -> dict[str, Any]:
-        """The API's CalendarStatus."""
-        return {
-            "provider": PROVIDER,
-            "connected": connection is not None,
-            "accountEmail": connection.account_email if connection else None,
-            "connectedAt": _rfc3339(connection.connected_at) if connection else None,
-        }
+    def status(connection: CalendarConnection | None) -> CalendarStatus:
+        """What `connection` (None: the business has none) tells about the business's calendar."""
+        if connection is None:
+            return CalendarStatus(PROVIDER, connected=False, account_email=None, connected_at=None)
+        return CalendarStatus(
+            PROVIDER, connected=True, account_email=connection.account_email, connected_at=connection.connected_at
+        )
 
 
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+@dataclass(frozen=True)
+class CalendarStatus:
+    """A business's calendar connection, as the API shows it (schemas/business.py, CalendarStatus)."""
+
+    provider: str
+    connected: bool
+    account_email: str | None
+    connected_at: datetime | None

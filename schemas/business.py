@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, fields
 
-from models import CalendarConnection
+from models import Business, CalendarConnection
 from models.business import SETTINGS
 from schemas.pagination import page_schema
 
@@ -25,6 +26,22 @@ def week(hours: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class CalendarStatusSchema(Schema):
+    provider = fields.String()
+    connected = fields.Boolean()
+    account_email = fields.String(data_key="accountEmail", allow_none=True)
+    connected_at = fields.Function(
+        lambda status: _rfc3339(status.connected_at) if status.connected_at else None, data_key="connectedAt"
+    )
+
+
+calendar_status_schema = CalendarStatusSchema()
+
+
 class BusinessSchema(Schema):
     id = fields.UUID()
     name = fields.String()
@@ -40,10 +57,13 @@ class BusinessSchema(Schema):
     missed_call_text_enabled = fields.Boolean(data_key="missedCallTextEnabled")
     missed_call_text = fields.String(data_key="missedCallText", allow_none=True)
     call_retention_days = fields.Integer(data_key="callRetentionDays", allow_none=True)
-    calendar = fields.Function(lambda business: CalendarConnection.status(business.calendar))
+    calendar = fields.Method("_calendar")
     etag = fields.String()  # also the ETag header: some generated clients hide headers
     created_at = fields.AwareDateTime(data_key="createdAt", format="iso")
     updated_at = fields.AwareDateTime(data_key="updatedAt", format="iso")
+
+    def _calendar(self, business: Business) -> Any:
+        return calendar_status_schema.dump(CalendarConnection.status(business.calendar))
 
 
 # The writable settings: API field -> Business attribute (the model takes attributes, the API sends fields).

@@ -32,6 +32,8 @@ from core.db import commit_early
 from core.errors import FieldError, ValidationFailed
 from core.tenancy import Caller
 from models import CalendarConnection, Membership
+from models.calendar_connection import CalendarStatus
+from schemas.business import calendar_status_schema
 from services import audit
 
 log = logging.getLogger(__name__)
@@ -46,10 +48,10 @@ NOT_CONFIGURED = {
 @dataclass(frozen=True)
 class Outcome:
     result: Literal["connected", "declined"]
-    calendar: dict[str, Any]
+    calendar: CalendarStatus
 
     def body(self) -> dict[str, Any]:
-        return {"result": self.result, "calendar": self.calendar}
+        return {"result": self.result, "calendar": calendar_status_schema.dump(self.calendar)}
 
     def frontend_location(self, frontend_url: str) -> str:
         return f"{frontend_url.rstrip('/')}/settings/calendar?calendar={self.result}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from core.config import PROJECT_ROOT
+from tests.helpers import free_port
 
 # Test traffic is not abuse: the servers tests start get budgets no test reaches, unless it sets its own
 # (tests/integration/test_rate_limits.py).
@@ -22,12 +22,6 @@ UNLIMITED_ENV = {f"RATE_LIMIT_{policy}": "1000000/minute" for policy in ("SENSIT
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 HEAD_TIMEOUT = 2  # seconds (HTTP_HEAD_TIMEOUT_SECONDS); the size bound is the default, 16 KiB
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get(url: str, timeout: float = 10) -> int:

@@ -20,7 +20,7 @@ from services.jobs import Worker
 from services.mail import SEND_EMAIL, Mailer
 from tests.conftest import database_of
 from tests.factories import PASSWORD, make_user
-from tests.sign_in import auth_headers
+from tests.helpers import auth_headers
 from tests.smtp import Inbox, start_smtp
 
 

@@ -15,7 +15,7 @@ from core.config import PROJECT_ROOT
 from models import Job, JobStatus, User
 from models.base import utcnow
 from tests.factories import make_user
-from tests.sign_in import auth_headers
+from tests.helpers import auth_headers
 
 
 def staff_headers(client: TestClient, db: Session, *, staff: bool = True) -> dict[str, str]:

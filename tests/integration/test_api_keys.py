@@ -14,16 +14,9 @@ from models.base import utcnow
 from models.business import API_KEY_SCOPES
 from tests.conftest import database_of
 from tests.factories import make_business, make_member, make_user
-from tests.sign_in import auth_headers
+from tests.helpers import auth_headers, owner_of_a_business
 
 ALL_KEY_SCOPES = list(API_KEY_SCOPES)
-
-
-def owner(client: TestClient, db: Session) -> dict[str, str]:
-    user = make_user(db)
-    make_business(db, owner=user)
-    db.commit()
-    return auth_headers(client, user.email)
 
 
 def create_key(client: TestClient, headers: dict[str, str], scopes: list[str] | None = None, **extra: object) -> dict:  # type: ignore[type-arg]
@@ -39,7 +32,7 @@ def key_headers(secret: str) -> dict[str, str]:
 
 
 def test_the_secret_is_shown_once_and_stored_only_as_a_digest(client: TestClient, db: Session) -> None:
-    headers = owner(client, db)
+    headers = owner_of_a_business(client, db).headers
 
     created = client.post("/api/v1/api-keys", json={"name": "CRM sync", "scopes": ["numbers:read"]}, headers=headers)
 
@@ -62,7 +55,7 @@ def test_the_secret_is_shown_once_and_stored_only_as_a_digest(client: TestClient
 
 
 def test_a_key_acts_for_its_business_with_its_scopes_only(client: TestClient, db: Session) -> None:
-    headers = owner(client, db)
+    headers = owner_of_a_business(client, db).headers
     reader = create_key(client, headers, ["business:read"])["secret"]
 
     read = client.get("/api/v1/business/me", headers=key_headers(reader))
@@ -78,7 +71,7 @@ def test_a_key_acts_for_its_business_with_its_scopes_only(client: TestClient, db
 
 
 def test_malformed_unknown_and_query_string_keys_are_refused(client: TestClient, db: Session) -> None:
-    headers = owner(client, db)
+    headers = owner_of_a_business(client, db).headers
     secret = create_key(client, headers)["secret"]
     tampered = secret[:-1] + ("A" if secret[-1] != "A" else "B")
 
@@ -90,7 +83,7 @@ def test_malformed_unknown_and_query_string_keys_are_refused(client: TestClient,
 
 
 def test_a_revoked_key_is_refused_on_the_next_request(client: TestClient, db: Session) -> None:
-    headers = owner(client, db)
+    headers = owner_of_a_business(client, db).headers
     key = create_key(client, headers)
     assert client.get("/api/v1/business/me", headers=key_headers(key["secret"])).status_code == 200
 
@@ -101,7 +94,7 @@ def test_a_revoked_key_is_refused_on_the_next_request(client: TestClient, db: Se
 
 
 def test_rotation_keeps_the_old_secret_for_the_grace_period(client: TestClient, db: Session) -> None:
-    headers = owner(client, db)
+    headers = owner_of_a_business(client, db).headers
     key = create_key(client, headers)
 
     rotated = client.post(f"/api/v1/api-keys/{key['id']}/rotate", json={"gracePeriodSeconds": 3600}, headers=headers)
@@ -123,7 +116,7 @@ def test_rotation_keeps_the_old_secret_for_the_grace_period(client: TestClient, 
 
 
 def test_rotation_without_grace_ends_the_old_secret_at_once(client: TestClient, db: Session) -> None:
-    headers = owner(client, db)
+    headers = owner_of_a_business(client, db).headers
     key = create_key(client, headers)
 
     new = client.post(f"/api/v1/api-keys/{key['id']}/rotate", json={"gracePeriodSeconds": 0}, headers=headers).json()
@@ -134,7 +127,7 @@ def test_rotation_without_grace_ends_the_old_secret_at_once(client: TestClient, 
 
 
 def test_rotating_twice_drops_the_oldest_secret(client: TestClient, db: Session) -> None:
-    headers = owner(client, db)
+    headers = owner_of_a_business(client, db).headers
     key = create_key(client, headers)
     second = client.post(f"/api/v1/api-keys/{key['id']}/rotate", headers=headers).json()
 
@@ -146,7 +139,7 @@ def test_rotating_twice_drops_the_oldest_secret(client: TestClient, db: Session)
 
 
 def test_an_expired_key_is_refused_and_a_past_expiry_is_422(client: TestClient, db: Session) -> None:
-    headers = owner(client, db)
+    headers = owner_of_a_business(client, db).headers
     key = create_key(client, headers, expiresAt=(utcnow() + timedelta(hours=1)).isoformat())
     past = client.post(
         "/api/v1/api-keys",
@@ -175,7 +168,7 @@ def test_members_cannot_manage_keys(client: TestClient, db: Session) -> None:
 
 
 def test_an_idempotent_replay_never_shows_the_secret_again(client: TestClient, db: Session) -> None:
-    headers = {**owner(client, db), "Idempotency-Key": "crm-key-1"}
+    headers = {**owner_of_a_business(client, db).headers, "Idempotency-Key": "crm-key-1"}
     body = {"name": "CRM sync", "scopes": ["numbers:read"]}
 
     first = client.post("/api/v1/api-keys", json=body, headers=headers)
@@ -191,7 +184,7 @@ def test_an_idempotent_replay_never_shows_the_secret_again(client: TestClient, d
 
 
 def test_an_expired_key_cannot_be_rotated(client: TestClient, db: Session) -> None:
-    headers = owner(client, db)
+    headers = owner_of_a_business(client, db).headers
     key = create_key(client, headers)
     stored = db.get_one(ApiKey, key["id"])
     stored.expires_at = utcnow() - timedelta(seconds=1)
@@ -204,7 +197,7 @@ def test_an_expired_key_cannot_be_rotated(client: TestClient, db: Session) -> No
 
 def test_an_authenticated_read_takes_one_database_connection(app: FlaskApp, client: TestClient, db: Session) -> None:
     """The credential's database check runs in the request's own session (web.security), not in one of its own."""
-    bearer = owner(client, db)
+    bearer = owner_of_a_business(client, db).headers
     secret = create_key(client, bearer)["secret"]
     engine = database_of(app).engine
     checkouts: list[object] = []

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from models import AuditEvent, Business, Job, Role, User
 from tests.factories import PASSWORD, make_country, make_member, make_plan, make_user
-from tests.sign_in import auth_headers, bearer, owner_of_a_business, sign_in
+from tests.helpers import auth_headers, bearer, owner_of_a_business, sign_in
 
 AUDIT = "/api/v1/audit-events"
 MEMBERS = "/api/v1/business/me/members"

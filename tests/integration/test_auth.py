@@ -25,7 +25,7 @@ from core.config import Settings
 from models import AuthSession, Job, User
 from models.base import utcnow
 from tests.factories import PASSWORD, make_user
-from tests.sign_in import bearer, sign_in
+from tests.helpers import bearer, sign_in
 
 ME = "/api/v1/users/me"
 

@@ -19,7 +19,7 @@ from core.config import Settings
 from models import Role
 from tests.conftest import database_of
 from tests.factories import make_business, make_member, make_user
-from tests.sign_in import auth_headers
+from tests.helpers import auth_headers
 from web import security
 from web.spec import Contract
 

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from models import Business, Role
-from tests.factories import make_business, make_member, make_phone_number, make_user
-from tests.sign_in import auth_headers
+from tests.factories import make_member, make_phone_number, make_user
+from tests.helpers import auth_headers, owner_of_a_business
 
 WEEK = {
     "monday": {"closed": False, "open": "08:30", "close": "18:00"},
@@ -39,13 +39,12 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-def owner_headers(client: TestClient, db: Session) -> tuple[Business, dict[str, str]]:
-    """An owner whose business holds SETTINGS' phone number."""
-    owner = make_user(db)
-    business = make_business(db, owner=owner)
+def owner_holding_the_number(client: TestClient, db: Session) -> tuple[Business, dict[str, str]]:
+    """An owner, signed in, whose business holds SETTINGS' phone number."""
+    business, _, headers = owner_of_a_business(client, db)
     make_phone_number(db, business, SETTINGS["phoneNumber"])
     db.commit()
-    return business, auth_headers(client, owner.email)
+    return business, headers
 
 
 def test_a_person_creates_one_business_and_becomes_its_owner(client: TestClient, db: Session) -> None:
@@ -81,7 +80,7 @@ def test_a_person_without_a_business_cannot_read_one(client: TestClient, db: Ses
 
 
 def test_put_replaces_the_settings_and_get_shows_them(client: TestClient, db: Session) -> None:
-    _, headers = owner_headers(client, db)
+    _, headers = owner_holding_the_number(client, db)
     etag = client.get("/api/v1/business/me", headers=headers).headers["ETag"]
 
     put = client.put("/api/v1/business/me", json=SETTINGS, headers={**headers, "If-Match": etag})
@@ -99,7 +98,7 @@ def test_put_replaces_the_settings_and_get_shows_them(client: TestClient, db: Se
 
 
 def test_patch_changes_only_what_it_names(client: TestClient, db: Session) -> None:
-    _, headers = owner_headers(client, db)
+    _, headers = owner_holding_the_number(client, db)
     client.put("/api/v1/business/me", json=SETTINGS, headers=headers)
 
     patched = client.patch("/api/v1/business/me", json={"greeting": "Hi!", "forwardingNumber": None}, headers=headers)
@@ -113,7 +112,7 @@ def test_patch_changes_only_what_it_names(client: TestClient, db: Session) -> No
 
 
 def test_rules_refuse_a_change_with_422_and_change_nothing(client: TestClient, db: Session) -> None:
-    _, headers = owner_headers(client, db)
+    _, headers = owner_holding_the_number(client, db)
     before = client.get("/api/v1/business/me", headers=headers).json()
     cases = {
         "receptionist_requires_phone": {"receptionistEnabled": True, "phoneNumber": None},
@@ -134,7 +133,7 @@ def test_rules_refuse_a_change_with_422_and_change_nothing(client: TestClient, d
 
 
 def test_read_only_fields_are_refused_on_write(client: TestClient, db: Session) -> None:
-    _, headers = owner_headers(client, db)
+    _, headers = owner_holding_the_number(client, db)
 
     response = client.patch(
         "/api/v1/business/me", json={"greeting": "x", "createdAt": "2020-01-01T00:00:00Z"}, headers=headers
@@ -144,7 +143,7 @@ def test_read_only_fields_are_refused_on_write(client: TestClient, db: Session) 
 
 
 def test_a_stale_if_match_is_412_and_changes_nothing(client: TestClient, db: Session) -> None:
-    _, headers = owner_headers(client, db)
+    _, headers = owner_holding_the_number(client, db)
     stale = client.get("/api/v1/business/me", headers=headers).headers["ETag"]
     client.patch("/api/v1/business/me", json={"greeting": "first"}, headers={**headers, "If-Match": stale})
 
@@ -156,7 +155,7 @@ def test_a_stale_if_match_is_412_and_changes_nothing(client: TestClient, db: Ses
 
 
 def test_two_concurrent_writers_with_the_same_etag_never_both_win(client: TestClient, db: Session) -> None:
-    _, headers = owner_headers(client, db)
+    _, headers = owner_holding_the_number(client, db)
     etag = client.get("/api/v1/business/me", headers=headers).headers["ETag"]
     start = threading.Barrier(2)
     statuses: dict[str, int] = {}
@@ -180,7 +179,7 @@ def test_two_concurrent_writers_with_the_same_etag_never_both_win(client: TestCl
 
 
 def test_members_read_but_do_not_write(client: TestClient, db: Session) -> None:
-    business, _ = owner_headers(client, db)
+    business, _ = owner_holding_the_number(client, db)
     member = make_member(db, business, role=Role.MEMBER)
     db.commit()
     headers = auth_headers(client, member.email)
@@ -192,7 +191,7 @@ def test_members_read_but_do_not_write(client: TestClient, db: Session) -> None:
 
 
 def test_days_take_several_intervals_and_night_hours_past_midnight(client: TestClient, db: Session) -> None:
-    _, headers = owner_headers(client, db)
+    _, headers = owner_holding_the_number(client, db)
     split = {"closed": False, "intervals": [{"open": "13:00", "close": "17:00"}, {"open": "08:00", "close": "12:00"}]}
     night = {"closed": False, "open": "22:00", "close": "02:00"}
     change = {"businessHours": {**WEEK, "monday": split, "saturday": night}, "ringSeconds": 30, "screenCalls": False}
@@ -210,7 +209,7 @@ def test_days_take_several_intervals_and_night_hours_past_midnight(client: TestC
 
 
 def test_hours_that_overlap_are_422_naming_the_interval_and_change_nothing(client: TestClient, db: Session) -> None:
-    _, headers = owner_headers(client, db)
+    _, headers = owner_holding_the_number(client, db)
     client.put("/api/v1/business/me", json=SETTINGS, headers=headers)
     before = client.get("/api/v1/business/me", headers=headers).json()
     overlapping = {

@@ -21,8 +21,8 @@ from models import Business, Call, Membership, User, WebhookDelivery
 from tests.conftest import database_of
 from tests.factories import make_business, make_phone_number, make_webhook_endpoint
 from tests.fake_twilio import Callee, Caller, FakeTwilio, PlayedCall
+from tests.helpers import auth_headers
 from tests.integration.conftest import TWILIO_AUTH_TOKEN, TWILIO_PUBLIC_URL
-from tests.sign_in import auth_headers
 
 RECEPTIONIST, FORWARD_TO = "+14155550199", "+14155550100"
 NEW_YORK = "America/New_York"

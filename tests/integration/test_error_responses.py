@@ -13,17 +13,7 @@ from starlette.testclient import TestClient
 from core.config import Settings
 from models import Country
 from tests.factories import make_country
-
-
-def assert_problem(response, status: int, code: str) -> dict:  # type: ignore[no-untyped-def]
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["requestId"] == response.headers["x-request-id"]
-    assert body["title"]
-    return body  # type: ignore[no-any-return]
+from tests.helpers import assert_problem
 
 
 def test_an_unknown_route_is_404(client: TestClient) -> None:

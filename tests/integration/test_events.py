@@ -19,9 +19,9 @@ from models.event import RETENTION
 from models.webhook import KEPT
 from services.webhooks import DELIVER_WEBHOOK
 from tests.factories import make_member, make_phone_number
+from tests.helpers import auth_headers, owner_of_a_business
 from tests.integration.test_receptionist import NEW_YORK_WEEK
 from tests.integration.test_webhooks import ENDPOINTS, create, deliver, deliveries
-from tests.sign_in import auth_headers, owner_of_a_business
 from tests.webhook_events import Receiver, check_delivery, verified_event
 
 EVENTS, SIMULATIONS = "/api/v1/events", "/api/v1/calls/simulations"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from app import create_app
 from cli.embedded_db import DATABASE, Server
 from core.config import Settings
 from core.db import alembic_config
+from tests.helpers import free_port
 
 DEADLINE = 2.0  # seconds a connection may stay lent (db_client_deadline_seconds)
 CONNECT_TIMEOUT = 5  # libpq's, for the new connection tried after the frozen one is cut off
@@ -30,9 +30,7 @@ CONNECT_TIMEOUT = 5  # libpq's, for the new connection tried after the frozen on
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[tuple[Server, str]]:
     workdir = Path(tempfile.mkdtemp(prefix="switchboard-frozen-"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = Server(workdir / "data", workdir, port)
     server.init(durable=False)
     server.start("-h", "127.0.0.1", "-c", "fsync=off")

@@ -11,7 +11,6 @@ import base64
 import hashlib
 import json
 import secrets
-import socket
 import threading
 import time
 import uuid
@@ -33,10 +32,10 @@ from app import create_app
 from connectors.google_oauth import CALENDAR_SCOPE, STATE_TTL_SECONDS, GoogleCalendar, PendingGrant
 from core.config import Settings
 from core.crypto import Cipher
-from models import AuditEvent, Business, CalendarConnection, Role, User
+from models import AuditEvent, CalendarConnection, Role
 from tests.conftest import UNLIMITED, database_of
-from tests.factories import make_business, make_member, make_user
-from tests.sign_in import auth_headers
+from tests.factories import make_business, make_member
+from tests.helpers import Owner, assert_problem, free_port, owner_of_a_business
 
 START, CALLBACK, STATUS = (
     "/api/v1/oauth/google/start",
@@ -118,10 +117,7 @@ def _s256(verifier: str) -> str:
 
 
 def _closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def google_settings(database_url: str, base_url: str, **overrides: Any) -> Settings:
@@ -185,22 +181,6 @@ def states(database_url: str, provider_url: str) -> GoogleCalendar:
     return GoogleCalendar.from_settings(settings, Cipher(settings.data_encryption_keys))
 
 
-@dataclass
-class Owner:
-    user: User
-    business: Business
-    headers: dict[str, str]
-
-
-def owner_of_a_business(db: Session, client: TestClient, role: Role = Role.OWNER) -> Owner:
-    user = make_user(db)
-    business = make_business(db, owner=user) if role == Role.OWNER else make_business(db)
-    if role != Role.OWNER:
-        make_member(db, business, user, role)
-    db.commit()
-    return Owner(user, business, auth_headers(client, user.email))
-
-
 def start(client: TestClient, headers: dict[str, str]) -> str:
     response = client.get(START, headers=headers, follow_redirects=False)
     assert response.status_code == 302, response.text
@@ -215,17 +195,11 @@ def connect(client: TestClient, google: FakeGoogle, owner: Owner) -> Any:
     return callback(client, google.consent(start(client, owner.headers)))
 
 
-def assert_problem(response: Any, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == code
-
-
 # Starting
 
 
 def test_without_google_credentials_start_says_not_configured(client: TestClient, db: Session) -> None:
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
 
     response = client.get(START, headers=owner.headers, follow_redirects=False)
 
@@ -242,7 +216,7 @@ def test_start_redirects_to_the_consent_page_with_pkce_and_offline_access(
     json_app: FlaskApp, provider_url: str, states: GoogleCalendar, db: Session
 ) -> None:
     client = json_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
 
     location = start(client, owner.headers)
 
@@ -267,7 +241,7 @@ def test_start_redirects_to_the_consent_page_with_pkce_and_offline_access(
 
 def test_a_member_may_not_start_a_connection(json_app: FlaskApp, db: Session) -> None:
     client = json_app.test_client()
-    member = owner_of_a_business(db, client, role=Role.MEMBER)
+    member = owner_of_a_business(client, db, role=Role.MEMBER)
 
     assert_problem(client.get(START, headers=member.headers, follow_redirects=False), 403, "insufficient_scope")
     assert client.get(STATUS, headers=member.headers).json()["connected"] is False  # reading is allowed
@@ -284,7 +258,7 @@ def test_the_full_flow_stores_the_tokens_encrypted_and_the_calendar_shows_connec
     json_app: FlaskApp, google: FakeGoogle, db: Session
 ) -> None:
     client = json_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
     consent_url = start(client, owner.headers)
     returned = google.consent(consent_url)
 
@@ -333,7 +307,7 @@ def test_with_a_web_app_the_callback_sends_the_browser_back_to_it(
     web_app: FlaskApp, google: FakeGoogle, db: Session
 ) -> None:
     client = web_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
 
     response = connect(client, google, owner)
 
@@ -344,7 +318,7 @@ def test_with_a_web_app_the_callback_sends_the_browser_back_to_it(
 
 def test_connecting_again_replaces_the_connection(json_app: FlaskApp, google: FakeGoogle, db: Session) -> None:
     client = json_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
     assert connect(client, google, owner).status_code == 200
     google.account_email = "second@example.com"
 
@@ -361,7 +335,7 @@ def test_connecting_and_disconnecting_change_the_business_etag(
     json_app: FlaskApp, google: FakeGoogle, db: Session
 ) -> None:
     client = json_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
     before = client.get("/api/v1/business/me", headers=owner.headers).headers["ETag"]
 
     connect(client, google, owner)
@@ -376,7 +350,7 @@ def test_declining_at_google_is_an_outcome_not_an_error(
     json_app: FlaskApp, web_app: FlaskApp, google: FakeGoogle, db: Session
 ) -> None:
     as_json, as_web = json_app.test_client(), web_app.test_client()
-    owner = owner_of_a_business(db, as_json)
+    owner = owner_of_a_business(as_json, db)
 
     answered = callback(as_json, google.consent(start(as_json, owner.headers), allow=False))
     redirected = callback(as_web, google.consent(start(as_web, owner.headers), allow=False))
@@ -394,7 +368,7 @@ def test_declining_at_google_is_an_outcome_not_an_error(
 
 def test_unticking_the_calendar_at_google_connects_nothing(json_app: FlaskApp, google: FakeGoogle, db: Session) -> None:
     client = json_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
     google.scope = "openid https://www.googleapis.com/auth/userinfo.email"
 
     response = connect(client, google, owner)
@@ -409,7 +383,7 @@ def test_states_that_must_not_pass(
     json_app: FlaskApp, google: FakeGoogle, states: GoogleCalendar, database_url: str, provider_url: str, db: Session
 ) -> None:
     client = json_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
     stranger = make_business(db)
     demoted = make_business(db)
     member = make_member(db, demoted, role=Role.MEMBER)
@@ -445,7 +419,7 @@ def test_states_that_must_not_pass(
 
 def test_a_callback_with_neither_code_nor_error_is_400(json_app: FlaskApp, google: FakeGoogle, db: Session) -> None:
     client = json_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
     state = google.consent(start(client, owner.headers))["state"]
 
     assert_problem(callback(client, {"state": state}), 400, "validation_error")
@@ -455,7 +429,7 @@ def test_a_code_used_twice_is_refused_by_google_and_answers_400(
     json_app: FlaskApp, google: FakeGoogle, db: Session
 ) -> None:
     client = json_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
     returned = google.consent(start(client, owner.headers))
     assert callback(client, returned).status_code == 200
 
@@ -468,7 +442,7 @@ def test_a_code_used_twice_is_refused_by_google_and_answers_400(
 
 def test_an_unreachable_google_is_503_with_retry_after(down_app: FlaskApp, db: Session) -> None:
     client = down_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
     consent_url = start(client, owner.headers)
     state = parse_qs(urlsplit(consent_url).query)["state"][0]
 
@@ -481,7 +455,7 @@ def test_an_unreachable_google_is_503_with_retry_after(down_app: FlaskApp, db: S
 
 def test_a_slow_google_is_503_with_retry_after(json_app: FlaskApp, httpserver: HTTPServer, db: Session) -> None:
     client = json_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
     state = parse_qs(urlsplit(start(client, owner.headers)).query)["state"][0]
 
     released = threading.Event()
@@ -505,7 +479,7 @@ def test_a_slow_google_is_503_with_retry_after(json_app: FlaskApp, httpserver: H
 @pytest.mark.parametrize("status", [500, 503])
 def test_a_failing_google_is_503(json_app: FlaskApp, httpserver: HTTPServer, db: Session, status: int) -> None:
     client = json_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
     state = parse_qs(urlsplit(start(client, owner.headers)).query)["state"][0]
     httpserver.expect_request("/token", method="POST").respond_with_data("<html>oops</html>", status=status)
 
@@ -517,7 +491,7 @@ def test_a_failing_google_is_503(json_app: FlaskApp, httpserver: HTTPServer, db:
 
 def test_the_status_of_a_business_without_a_calendar(json_app: FlaskApp, db: Session) -> None:
     client = json_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
 
     response = client.get(STATUS, headers=owner.headers)
 
@@ -529,7 +503,7 @@ def test_disconnecting_forgets_the_tokens_and_revokes_them_at_google(
     json_app: FlaskApp, google: FakeGoogle, db: Session
 ) -> None:
     client = json_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
     assert connect(client, google, owner).status_code == 200
 
     response = client.delete(STATUS, headers=owner.headers)
@@ -549,7 +523,7 @@ def test_disconnecting_succeeds_when_google_cannot_revoke(
     json_app: FlaskApp, down_app: FlaskApp, google: FakeGoogle, httpserver: HTTPServer, db: Session, failure: str
 ) -> None:
     client = json_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
     assert connect(client, google, owner).status_code == 200
     if failure == "refused":
         httpserver.clear()
@@ -564,7 +538,7 @@ def test_disconnecting_succeeds_when_google_cannot_revoke(
 
 def test_a_member_may_not_disconnect(json_app: FlaskApp, db: Session) -> None:
     client = json_app.test_client()
-    member = owner_of_a_business(db, client, role=Role.MEMBER)
+    member = owner_of_a_business(client, db, role=Role.MEMBER)
 
     assert_problem(client.delete(STATUS, headers=member.headers), 403, "insufficient_scope")
 
@@ -574,7 +548,7 @@ def test_a_callback_value_outside_printable_ascii_is_a_400_before_google_is_aske
     json_app: FlaskApp, google: FakeGoogle, db: Session, name: str
 ) -> None:
     client = json_app.test_client()
-    owner = owner_of_a_business(db, client)
+    owner = owner_of_a_business(client, db)
     returned = google.consent(start(client, owner.headers))
 
     refused = callback(client, {**returned, name: returned[name] + "é"})

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from models import Base
-from tests.sign_in import owner_of_a_business
+from tests.helpers import owner_of_a_business
 from web.spec import Contract
 
 CONTRACT = Contract.load()

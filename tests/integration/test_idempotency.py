@@ -19,8 +19,8 @@ from models.base import utcnow
 from models.idempotency import IdempotencyRecord
 from services import accounts
 from tests.factories import PASSWORD, make_country, make_user
+from tests.helpers import assert_problem, bearer
 from tests.integration.probe import probe as probe_handlers
-from tests.sign_in import bearer
 from web.context import settings, tokens
 from web.idempotency import STALE_CLAIM_AFTER
 
@@ -78,12 +78,6 @@ def caller_of(db: Session, auth: dict[str, str], probe: TestClient) -> str:
     post(probe, auth, {"name": "whoami"}, key="whoami")
     (record,) = [r for r in records(db) if r.key == "whoami"]
     return record.caller
-
-
-def assert_problem(response: Any, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == code
 
 
 def test_the_same_key_and_body_replay_the_first_response_and_write_nothing_more(

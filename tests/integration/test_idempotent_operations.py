@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from models import Business
 from tests.factories import make_country, make_phone_number, make_plan, make_user
-from tests.sign_in import auth_headers, owner_of_a_business
+from tests.helpers import auth_headers, owner_of_a_business
 from web.spec import Contract
 
 NUMBER = "+14155552671"

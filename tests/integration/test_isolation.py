@@ -32,7 +32,7 @@ from models.business import API_KEY_SCOPES
 from schemas import events
 from services import webhooks
 from tests.factories import make_business, make_country, make_member, make_plan, make_user
-from tests.sign_in import auth_headers
+from tests.helpers import auth_headers
 from web.spec import Contract
 
 ALL_KEY_SCOPES = list(API_KEY_SCOPES)

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 from models import Business, Invitation, Job, Membership, Role
 from tests.factories import PASSWORD, make_business, make_member, make_user
-from tests.sign_in import auth_headers, owner_of_a_business
+from tests.helpers import auth_headers, owner_of_a_business
 
 INVITATIONS = "/api/v1/business/me/invitations"
 ACCEPT = "/api/v1/invitations/accept"

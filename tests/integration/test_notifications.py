@@ -28,8 +28,8 @@ from services.recordings import open_token
 from tests.conftest import database_of
 from tests.factories import make_business, make_member, make_phone_number, make_user
 from tests.fake_twilio import Caller, FakeTwilio
+from tests.helpers import auth_headers
 from tests.integration.conftest import TWILIO_AUTH_TOKEN, TWILIO_PUBLIC_URL
-from tests.sign_in import auth_headers
 from tests.smtp import Inbox
 
 RECEPTIONIST, CALLER = "+14155550199", "+14155550123"

@@ -6,17 +6,10 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from models import Country, PhoneNumber
-from tests.factories import make_business, make_country, make_plan, make_user
-from tests.sign_in import auth_headers
+from tests.factories import make_country, make_plan
+from tests.helpers import owner_of_a_business
 
 US_NUMBER, UK_NUMBER = "+14155552671", "+442071838750"
-
-
-def owner(client: TestClient, db: Session) -> dict[str, str]:
-    user = make_user(db)
-    make_business(db, owner=user)
-    db.commit()
-    return auth_headers(client, user.email)
 
 
 def us_plan(db: Session, **overrides: object) -> str:
@@ -33,7 +26,7 @@ def add(client: TestClient, headers: dict[str, str], plan_id: str, e164: str = U
 
 
 def test_a_number_is_added_read_listed_changed_and_released(client: TestClient, db: Session) -> None:
-    headers, plan_id = owner(client, db), us_plan(db)
+    headers, plan_id = owner_of_a_business(client, db).headers, us_plan(db)
 
     created = add(client, headers, plan_id, forwardTo="+14155550199")
     assert created.status_code == 201, created.text
@@ -57,7 +50,7 @@ def test_a_number_is_added_read_listed_changed_and_released(client: TestClient, 
 
 
 def test_the_plan_must_sell_the_numbers_country_and_be_active(client: TestClient, db: Session) -> None:
-    headers, plan_id = owner(client, db), us_plan(db)
+    headers, plan_id = owner_of_a_business(client, db).headers, us_plan(db)
     inactive_id = us_plan(db, active=False)
 
     cases = {
@@ -75,7 +68,7 @@ def test_the_plan_must_sell_the_numbers_country_and_be_active(client: TestClient
 
 def test_a_number_held_by_anyone_is_taken(client: TestClient, db: Session) -> None:
     plan_id = us_plan(db)
-    first, second = owner(client, db), owner(client, db)
+    first, second = owner_of_a_business(client, db).headers, owner_of_a_business(client, db).headers
     assert add(client, first, plan_id).status_code == 201
 
     taken = add(client, second, plan_id)
@@ -85,7 +78,7 @@ def test_a_number_held_by_anyone_is_taken(client: TestClient, db: Session) -> No
 
 
 def test_the_receptionists_number_cannot_be_released_while_it_answers(client: TestClient, db: Session) -> None:
-    headers, plan_id = owner(client, db), us_plan(db)
+    headers, plan_id = owner_of_a_business(client, db).headers, us_plan(db)
     location = add(client, headers, plan_id).headers["Location"]
     client.patch("/api/v1/business/me", json={"phoneNumber": US_NUMBER, "receptionistEnabled": True}, headers=headers)
 
@@ -102,7 +95,7 @@ def test_the_receptionists_number_cannot_be_released_while_it_answers(client: Te
 
 
 def test_an_idempotent_retry_adds_the_number_once(client: TestClient, db: Session) -> None:
-    headers, plan_id = owner(client, db), us_plan(db)
+    headers, plan_id = owner_of_a_business(client, db).headers, us_plan(db)
     retry_headers = {**headers, "Idempotency-Key": "add-front-desk-1"}
 
     first = add(client, retry_headers, plan_id)

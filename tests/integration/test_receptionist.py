@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from models import AuditEvent, BlockedNumber, Business, Closure, Role, WebhookDelivery
 from tests.factories import make_member, make_webhook_endpoint
-from tests.sign_in import auth_headers, owner_of_a_business
+from tests.helpers import auth_headers, owner_of_a_business
 
 CLOSURES, BLOCKED = "/api/v1/business/me/closures", "/api/v1/business/me/blocked-numbers"
 SCHEDULE, ROUTING = "/api/v1/business/me/schedule", "/api/v1/business/me/routing"

@@ -31,8 +31,8 @@ from services import recordings
 from tests.conftest import database_of
 from tests.factories import make_business, make_user
 from tests.fake_twilio_rest import FakeTwilioRest, new_account_sid
+from tests.helpers import owner_of_a_business
 from tests.live_server import gunicorn
-from tests.sign_in import auth_headers
 
 SID = new_account_sid()
 TOKEN = "twilio-rest-auth-token-0123456789abcdef"
@@ -93,13 +93,6 @@ def _call(
     return call
 
 
-def _owner(api: TestClient, db: Session, **business: Any) -> tuple[Business, dict[str, str]]:
-    owner = make_user(db)
-    made = make_business(db, owner=owner, **business)
-    db.commit()
-    return made, auth_headers(api, owner.email)
-
-
 def _key(api: TestClient, headers: dict[str, str], scopes: list[str]) -> dict[str, str]:
     created = api.post("/api/v1/api-keys", json={"name": "Player", "scopes": scopes}, headers=headers)
     assert created.status_code == 201, created.text
@@ -127,7 +120,7 @@ def test_the_owner_and_a_key_with_calls_read_hear_the_voicemail(
     api: TestClient, db: Session, rest: FakeTwilioRest, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    business, owner = _owner(api, db)
+    business, _, owner = owner_of_a_business(api, db)
     sid = _recording_sid()
     call = _call(db, business, voicemail_url=rest.add_recording(sid, AUDIO))
 
@@ -153,9 +146,9 @@ def test_the_owner_and_a_key_with_calls_read_hear_the_voicemail(
 def test_another_business_gets_404_and_twilio_is_never_asked(
     api: TestClient, db: Session, rest: FakeTwilioRest
 ) -> None:
-    business, _ = _owner(api, db)
+    business, _, _ = owner_of_a_business(api, db)
     call = _call(db, business, voicemail_url=rest.add_recording(_recording_sid(), AUDIO))
-    _, other = _owner(api, db)
+    _, _, other = owner_of_a_business(api, db)
 
     foreign = api.get(f"/api/v1/calls/{call.id}/recording", headers=other)
     unknown = api.get(f"/api/v1/calls/{uuid.uuid4()}/recording", headers=other)
@@ -184,7 +177,7 @@ def test_another_business_gets_404_and_twilio_is_never_asked(
 def test_a_call_without_a_recording_of_this_account_has_none_to_play(
     api: TestClient, db: Session, rest: FakeTwilioRest, voicemail_url: str | None, simulated: bool
 ) -> None:
-    business, owner = _owner(api, db)
+    business, _, owner = owner_of_a_business(api, db)
     url = voicemail_url and voicemail_url.format(rest=rest.url, sid=SID, hex=uuid.uuid4().hex, call=uuid.uuid4())
     call = _call(db, business, voicemail_url=url, simulated=simulated)
 
@@ -197,7 +190,7 @@ def test_a_call_without_a_recording_of_this_account_has_none_to_play(
 
 
 def test_a_recording_deleted_at_twilio_is_gone(api: TestClient, db: Session, rest: FakeTwilioRest) -> None:
-    business, owner = _owner(api, db)
+    business, _, owner = owner_of_a_business(api, db)
     call = _call(db, business, voicemail_url=f"{rest.url}/2010-04-01/Accounts/{SID}/Recordings/{_recording_sid()}")
 
     response = api.get(f"/api/v1/calls/{call.id}/recording", headers=owner)
@@ -208,7 +201,7 @@ def test_a_recording_deleted_at_twilio_is_gone(api: TestClient, db: Session, res
 
 
 def test_without_a_twilio_account_recordings_are_503(client: TestClient, db: Session) -> None:
-    business, owner = _owner(client, db)
+    business, _, owner = owner_of_a_business(client, db)
     recording = f"https://api.twilio.com/2010-04-01/Accounts/{SID}/Recordings/{_recording_sid()}"
     call = _call(db, business, voicemail_url=recording)
 
@@ -225,7 +218,7 @@ def test_twilio_down_is_502(settings: Settings, migrated: None, db: Session) -> 
     app = create_app(_settings(settings, stopped.url))
     try:
         api = app.test_client()
-        business, owner = _owner(api, db)
+        business, _, owner = owner_of_a_business(api, db)
         call = _call(db, business, voicemail_url=url)
 
         started = time.monotonic()
@@ -248,7 +241,7 @@ def test_twilio_refusing_the_account_is_502(
     caplog.set_level(logging.INFO)
     try:
         api = app.test_client()
-        business, owner = _owner(api, db)
+        business, _, owner = owner_of_a_business(api, db)
         call = _call(db, business, voicemail_url=elsewhere.add_recording(_recording_sid(), AUDIO))
 
         response = api.get(f"/api/v1/calls/{call.id}/recording", headers=owner)
@@ -263,7 +256,7 @@ def test_twilio_refusing_the_account_is_502(
 
 
 def test_twilio_hanging_is_502_within_the_deadline(api: TestClient, db: Session, rest: FakeTwilioRest) -> None:
-    business, owner = _owner(api, db)
+    business, _, owner = owner_of_a_business(api, db)
     call = _call(db, business, voicemail_url=rest.add_recording(_recording_sid(), AUDIO, delay=DEADLINE + 5))
 
     started = time.monotonic()
@@ -276,7 +269,7 @@ def test_twilio_hanging_is_502_within_the_deadline(api: TestClient, db: Session,
 
 def test_a_trickle_is_cut_off_at_the_deadline(api: TestClient, db: Session, rest: FakeTwilioRest) -> None:
     """Twilio answers at once, then sends 1 KB every 0.25 s: each read is quick, the whole would take 25 s."""
-    business, owner = _owner(api, db)
+    business, _, owner = owner_of_a_business(api, db)
     sid = _recording_sid()
     call = _call(db, business, voicemail_url=rest.add_recording(sid, b"x" * 1000, repeat=100, pause=0.25))
 
@@ -291,7 +284,7 @@ def test_a_trickle_is_cut_off_at_the_deadline(api: TestClient, db: Session, rest
 def test_a_recording_announced_over_the_bound_is_refused_unread(
     api: TestClient, db: Session, rest: FakeTwilioRest
 ) -> None:
-    business, owner = _owner(api, db)
+    business, _, owner = owner_of_a_business(api, db)
     sid = _recording_sid()
     total = 64 * 1024 * 64  # 4 MiB, over the bound of 1 MiB
     call = _call(db, business, voicemail_url=rest.add_recording(sid, b"x" * 64 * 1024, repeat=64))
@@ -308,7 +301,7 @@ def test_a_recording_over_the_bound_without_a_length_is_cut_off_there(
     api: TestClient, db: Session, rest: FakeTwilioRest
 ) -> None:
     """100 MiB that Twilio does not announce: the server passes on at most the bound and stops reading."""
-    business, owner = _owner(api, db)
+    business, _, owner = owner_of_a_business(api, db)
     sid = _recording_sid()
     piece = b"y" * 64 * 1024
     url = rest.add_recording(sid, piece, repeat=1600, declare_length=False)
@@ -324,7 +317,7 @@ def test_a_recording_over_the_bound_without_a_length_is_cut_off_there(
 
 
 def test_the_emailed_link_plays_without_credentials(api: TestClient, db: Session, rest: FakeTwilioRest) -> None:
-    business, _ = _owner(api, db)
+    business, _, _ = owner_of_a_business(api, db)
     call = _call(db, business, voicemail_url=rest.add_recording(_recording_sid(), AUDIO))
 
     response = api.get(_link(business.id, call.id))
@@ -337,12 +330,12 @@ def test_the_emailed_link_plays_without_credentials(api: TestClient, db: Session
 
 
 def test_an_expired_forged_or_foreign_link_is_404(api: TestClient, db: Session, rest: FakeTwilioRest) -> None:
-    business, _ = _owner(api, db)
+    business, _, _ = owner_of_a_business(api, db)
     call = _call(db, business, voicemail_url=rest.add_recording(_recording_sid(), AUDIO))
     claims = json.dumps({"business": str(business.id), "call": str(call.id)}).encode()
     eight_days_ago = int(time.time() - timedelta(days=8).total_seconds())
     six_days_ago = int(time.time() - timedelta(days=6).total_seconds())
-    other, _ = _owner(api, db)
+    other, _, _ = owner_of_a_business(api, db)
 
     expired = Fernet(DATA_KEY.encode()).encrypt_at_time(claims, eight_days_ago).decode()
     forged = Fernet(Fernet.generate_key()).encrypt(claims).decode()  # not this server's key

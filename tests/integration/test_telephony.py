@@ -19,10 +19,9 @@ from core.config import Settings
 from models import Business, Call, NumberStatus, PhoneNumber, Role
 from tests.conftest import database_of
 from tests.factories import make_business, make_member, make_phone_number, make_user
+from tests.helpers import auth_headers, free_port
 from tests.integration.conftest import TWILIO_AUTH_TOKEN as AUTH_TOKEN
 from tests.integration.conftest import TWILIO_PUBLIC_URL as PUBLIC
-from tests.live_server import free_port
-from tests.sign_in import auth_headers
 
 VOICE, STATUS, RECORDING, DIAL = (
     f"/api/v1/telephony/twilio/{name}" for name in ("voice", "status", "recording", "dial")

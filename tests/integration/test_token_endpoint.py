@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from core.config import Settings
 from models import AuditEvent, AuthSession
 from tests.factories import PASSWORD, make_user
-from tests.sign_in import bearer
+from tests.helpers import bearer
 
 TOKEN = "/api/v1/auth/token"
 ME = "/api/v1/users/me"

@@ -26,8 +26,8 @@ from models.base import utcnow
 from schemas import events
 from services import webhooks
 from tests.factories import make_business, make_user
-from tests.integration.test_webhooks import ENDPOINTS, create, deliver, deliveries, owner_headers
-from tests.sign_in import auth_headers
+from tests.helpers import auth_headers, owner_of_a_business
+from tests.integration.test_webhooks import ENDPOINTS, create, deliver, deliveries
 from tests.smtp import Inbox, start_smtp
 from tests.webhook_events import Receiver, check_delivery
 
@@ -35,7 +35,7 @@ from tests.webhook_events import Receiver, check_delivery
 def test_an_endpoint_failing_again_and_again_is_paused_and_its_events_wait_without_attempts(
     app: FlaskApp, client: TestClient, db: Session, receiver: Receiver
 ) -> None:
-    headers = owner_headers(client, db)
+    headers = owner_of_a_business(client, db).headers
     endpoint = create(client, headers, receiver.url)
     receiver.answers = [500] * 5
     for n in range(6):
@@ -158,7 +158,7 @@ def test_a_noisy_neighbours_hanging_endpoint_delays_no_one_elses_webhook_or_rese
     inbox = Inbox()
     smtp = start_smtp(inbox)
     hanging, quiet = endpoints(hang=True), endpoints()
-    noisy_headers = owner_headers(client, db)
+    noisy_headers = owner_of_a_business(client, db).headers
     create(client, noisy_headers, hanging.url, events=["business.updated"])
     noisy = db.scalar(select(WebhookEndpoint).where(WebhookEndpoint.url == hanging.url))
     assert noisy is not None

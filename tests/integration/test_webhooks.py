@@ -26,17 +26,10 @@ from services.mail import SEND_EMAIL
 from services.webhooks import DELIVER_WEBHOOK, Deliverer
 from tests.conftest import database_of
 from tests.factories import make_business, make_member, make_user
-from tests.sign_in import auth_headers
+from tests.helpers import auth_headers, owner_of_a_business
 from tests.webhook_events import Receiver, verified_event
 
 ENDPOINTS = "/api/v1/webhook-endpoints"
-
-
-def owner_headers(client: TestClient, db: Session) -> dict[str, str]:
-    owner = make_user(db)
-    make_business(db, owner=owner)
-    db.commit()
-    return auth_headers(client, owner.email)
 
 
 def create(client: TestClient, headers: dict[str, str], url: str, events: list[str] | None = None) -> dict[str, Any]:
@@ -61,7 +54,7 @@ def deliveries(client: TestClient, headers: dict[str, str], endpoint: dict[str, 
 
 
 def test_the_secret_is_shown_at_creation_and_rotation_only(client: TestClient, db: Session) -> None:
-    headers = owner_headers(client, db)
+    headers = owner_of_a_business(client, db).headers
     created = create(client, headers, "https://crm.example.com/hooks")
     endpoint_path = f"{ENDPOINTS}/{created['id']}"
 
@@ -77,7 +70,7 @@ def test_the_secret_is_shown_at_creation_and_rotation_only(client: TestClient, d
 
 
 def test_endpoints_are_changed_switched_and_deleted(client: TestClient, db: Session) -> None:
-    headers = owner_headers(client, db)
+    headers = owner_of_a_business(client, db).headers
     endpoint = create(client, headers, "https://crm.example.com/hooks")
     path = f"{ENDPOINTS}/{endpoint['id']}"
 
@@ -126,7 +119,7 @@ def test_a_delivery_never_reaches_inside_the_network(url: str) -> None:
 def test_a_change_reaches_the_endpoint_signed(
     app: FlaskApp, client: TestClient, db: Session, receiver: Receiver
 ) -> None:
-    headers = owner_headers(client, db)
+    headers = owner_of_a_business(client, db).headers
     endpoint = create(client, headers, receiver.url)
     assert client.patch("/api/v1/business/me", json={"greeting": "Hello there"}, headers=headers).status_code == 200
 
@@ -141,7 +134,7 @@ def test_a_change_reaches_the_endpoint_signed(
 
 
 def test_a_rolled_back_change_sends_nothing(app: FlaskApp, client: TestClient, db: Session, receiver: Receiver) -> None:
-    headers = owner_headers(client, db)
+    headers = owner_of_a_business(client, db).headers
     endpoint = create(client, headers, receiver.url)
     refused = client.patch("/api/v1/business/me", json={"timezone": "Mars/Olympus_Mons"}, headers=headers)
 
@@ -154,7 +147,7 @@ def test_a_rolled_back_change_sends_nothing(app: FlaskApp, client: TestClient, d
 def test_a_failing_endpoint_is_retried_until_it_recovers(
     app: FlaskApp, client: TestClient, db: Session, receiver: Receiver
 ) -> None:
-    headers = owner_headers(client, db)
+    headers = owner_of_a_business(client, db).headers
     endpoint = create(client, headers, receiver.url)
     receiver.answers = [500]
     client.patch("/api/v1/business/me", json={"greeting": "Retry me"}, headers=headers)
@@ -174,7 +167,7 @@ def test_a_failing_endpoint_is_retried_until_it_recovers(
 
 
 def test_an_endpoint_that_hangs_is_cut_off(app: FlaskApp, client: TestClient, db: Session, receiver: Receiver) -> None:
-    headers = owner_headers(client, db)
+    headers = owner_of_a_business(client, db).headers
     endpoint = create(client, headers, receiver.url)
     receiver.answers = [3.0]
     client.patch("/api/v1/business/me", json={"greeting": "Hang on"}, headers=headers)
@@ -191,7 +184,7 @@ def test_an_endpoint_that_hangs_is_cut_off(app: FlaskApp, client: TestClient, db
 def test_a_delivery_to_a_private_address_is_refused_in_production(
     app: FlaskApp, client: TestClient, db: Session, receiver: Receiver
 ) -> None:
-    headers = owner_headers(client, db)
+    headers = owner_of_a_business(client, db).headers
     endpoint = create(client, headers, receiver.url)  # a loopback address, accepted outside production
     client.patch("/api/v1/business/me", json={"greeting": "Not for you"}, headers=headers)
 
@@ -206,7 +199,7 @@ def test_a_delivery_to_a_private_address_is_refused_in_production(
 def test_an_endpoint_failing_for_a_day_is_disabled_and_the_owners_told(
     app: FlaskApp, client: TestClient, db: Session, receiver: Receiver
 ) -> None:
-    headers = owner_headers(client, db)
+    headers = owner_of_a_business(client, db).headers
     endpoint = create(client, headers, receiver.url)
     db.execute(
         update(WebhookEndpoint)

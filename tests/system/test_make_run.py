@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ import httpx2
 import pytest
 
 from core.config import PROJECT_ROOT, Settings
+from tests.helpers import free_port
 
 MAKE = shutil.which("make") or "make"
 START_SECONDS = 120  # deadlines, not measurements: the first start creates the database, and a
@@ -30,12 +30,6 @@ START_SECONDS = 120  # deadlines, not measurements: the first start creates the 
 # own deadlines (cli/embedded_db.py: 60 s for `fast`, then 60 s for `immediate`); this one lies beyond both.
 STOP_SECONDS = 150
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def eventually(what: str, attempt: Callable[[], T | None], seconds: float = 30) -> T:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from core.config import PROJECT_ROOT
 from tests.conftest import empty_tables
 from tests.factories import PASSWORD, make_business, make_user
-from tests.sign_in import bearer
+from tests.helpers import bearer
 from tests.smtp import Inbox, start_smtp
 from tests.system.test_make_run import MAKE, START_SECONDS, MakeRun, clean_environment, eventually
 from tests.webhook_events import verified_event

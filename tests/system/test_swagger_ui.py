@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from sqlalchemy.orm import Session
 from core.config import PROJECT_ROOT
 from models import Base
 from tests.factories import PASSWORD, make_business, make_user
+from tests.helpers import free_port
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -52,12 +52,6 @@ CHROMIUM_FLAGS = (
     "--window-size=1400,1000",
 )
 WAIT_SECONDS = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _ready(base: str) -> bool:
@@ -89,7 +83,7 @@ def owner_email(database_url: str, migrated: None) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def server(database_url: str, migrated: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """gunicorn as production starts it, on the test database; its base URL."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(port)}  # make run's: its defaults, two workers
     log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
     with log_path.open("wb") as log:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -14,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "watch_rollout"
@@ -192,10 +193,7 @@ def test_a_500_and_invalid_json_are_warnings_and_the_watch_goes_on(rollout: Roll
 
 
 def test_an_unreachable_status_url_is_retried_until_the_timeout() -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    result = watch(f"http://127.0.0.1:{port}/status", timeout=0.3)
+    result = watch(f"http://127.0.0.1:{free_port()}/status", timeout=0.3)  # nothing listens there
     assert result.returncode == 2, result.stdout + result.stderr
     assert len(poll_lines(result.stdout)) >= 2
     assert all(line.startswith("warning: status request failed") for line in poll_lines(result.stdout))

@@ -29,7 +29,7 @@ def update(session: Session, caller: Caller, fields: dict[str, Any], *, if_match
     if changes:
         audit.record(session, "business.updated", caller=caller, target=("business", business.id), changes=changes)
         webhooks.emit(session, business.id, events.business_updated(business.id, changes))
-        # The UPDATE now: `updated_at` is set by the database (onupdate), so the business returned for the
-        # response reloads it instead of showing the time of the previous change.
+        # The UPDATE now, not at whatever query next autoflushes: `updated_at` is the database's (onupdate),
+        # so the business returned for the response reloads it instead of showing the previous change's time.
         session.flush()
     return business

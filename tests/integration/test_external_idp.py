@@ -18,9 +18,11 @@ from starlette.testclient import TestClient
 from werkzeug import Request, Response
 
 from app import create_app
+from connectors.identity_provider import ExternalIdp
 from core.config import Settings
 from models import User
 from models.base import utcnow
+from tests.conftest import database_of
 from tests.factories import make_user
 
 ISSUER, AUDIENCE = "https://idp.example", "switchboard-test"
@@ -38,13 +40,27 @@ def idp(httpserver: HTTPServer, idp_key: RSAKey) -> HTTPServer:
     return httpserver
 
 
-@pytest.fixture
-def external_client(settings: Settings, idp: HTTPServer) -> Iterator[TestClient]:
+@pytest.fixture(scope="module")
+def external_app(settings: Settings, migrated: None, make_httpserver: HTTPServer) -> Iterator[FlaskApp]:
+    """The app trusting the provider at the local server (`httpserver`'s, whose expectations each test sets)."""
     configured = settings.model_copy(
-        update={"jwt_issuer": ISSUER, "jwt_audience": AUDIENCE, "jwt_jwks_uri": idp.url_for("/jwks")}
+        update={"jwt_issuer": ISSUER, "jwt_audience": AUDIENCE, "jwt_jwks_uri": make_httpserver.url_for("/jwks")}
     )
-    app: FlaskApp = create_app(configured)
-    with app.test_client() as client:
+    app = create_app(configured)
+    yield app
+    database_of(app).dispose()
+
+
+def trust_provider_at(app: FlaskApp, jwks_uri: str) -> None:
+    """A new client of the provider, as a new app with JWT_JWKS_URI=jwks_uri has: its JWKS cache starts empty
+    (each test's provider has keys of its own)."""
+    app.app.extensions["switchboard"].identity_provider = ExternalIdp(ISSUER, AUDIENCE, jwks_uri)
+
+
+@pytest.fixture
+def external_client(external_app: FlaskApp, idp: HTTPServer) -> Iterator[TestClient]:
+    trust_provider_at(external_app, idp.url_for("/jwks"))
+    with external_app.test_client() as client:
         yield client
 
 
@@ -109,11 +125,9 @@ def test_a_rotated_provider_key_is_fetched_once_when_a_token_names_it(
     assert len(idp.log) == 1  # unknown kids right after a refetch do not trigger another
 
 
-def test_an_unreachable_provider_means_401_not_500(settings: Settings, idp_key: RSAKey) -> None:
-    configured = settings.model_copy(
-        update={"jwt_issuer": ISSUER, "jwt_audience": AUDIENCE, "jwt_jwks_uri": "http://127.0.0.1:9/jwks"}
-    )
-    with create_app(configured).test_client() as client:
+def test_an_unreachable_provider_means_401_not_500(external_app: FlaskApp, idp_key: RSAKey) -> None:
+    trust_provider_at(external_app, "http://127.0.0.1:9/jwks")
+    with external_app.test_client() as client:
         response = client.get(ME, headers=bearer(idp_token(idp_key)))
 
     assert response.status_code == 401
@@ -121,20 +135,17 @@ def test_an_unreachable_provider_means_401_not_500(settings: Settings, idp_key: 
 
 
 def test_a_provider_that_does_not_answer_in_time_means_401_within_the_timeout(
-    settings: Settings, httpserver: HTTPServer, idp_key: RSAKey
+    external_client: TestClient, idp: HTTPServer, idp_key: RSAKey
 ) -> None:
     def too_slow(_request: Request) -> Response:
         time.sleep(7)  # longer than the connector's 5 s timeout
         return Response(json.dumps(KeySet([idp_key]).as_dict(private=False)), content_type="application/json")
 
-    httpserver.expect_request("/jwks").respond_with_handler(too_slow)
-    configured = settings.model_copy(
-        update={"jwt_issuer": ISSUER, "jwt_audience": AUDIENCE, "jwt_jwks_uri": httpserver.url_for("/jwks")}
-    )
-    with create_app(configured).test_client() as client:
-        started = time.monotonic()
-        response = client.get(ME, headers=bearer(idp_token(idp_key)))
-        took = time.monotonic() - started
+    idp.clear()
+    idp.expect_request("/jwks").respond_with_handler(too_slow)
+    started = time.monotonic()
+    response = external_client.get(ME, headers=bearer(idp_token(idp_key)))
+    took = time.monotonic() - started
 
     assert response.status_code == 401
     assert took < 6.5  # the timeout, not the provider's late answer

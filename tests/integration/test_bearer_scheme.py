@@ -36,15 +36,6 @@ def _requirements() -> list[tuple[str, list[dict[str, list[str]]]]]:
     ]
 
 
-def test_every_operation_that_takes_a_pasted_token_checks_it_as_user_token() -> None:
-    """Swagger UI's paste field works wherever a person's token does, and nowhere without userToken's scopes."""
-    for operation_id, requirements in _requirements():
-        with_bearer = [r for r in requirements if "bearerAuth" in r]
-        with_user_token = [r for r in requirements if "userToken" in r]
-        assert bool(with_bearer) == bool(with_user_token), operation_id
-        assert all(r == {"bearerAuth": []} for r in with_bearer), operation_id  # alone, never AND-ed with another
-
-
 def test_the_bearer_function_accepts_no_token(client: TestClient, db: Session) -> None:
     user = make_user(db)
     db.commit()

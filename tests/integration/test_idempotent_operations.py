@@ -15,7 +15,6 @@ from starlette.testclient import TestClient
 from models import Business
 from tests.factories import make_country, make_phone_number, make_plan, make_user
 from tests.helpers import auth_headers, owner_of_a_business
-from web.spec import Contract
 
 NUMBER = "+14155552671"
 
@@ -76,18 +75,6 @@ OPERATIONS: dict[str, tuple[str, Callable[[TestClient, Session], Any]]] = {
     "createBlockedNumber": ("/api/v1/business/me/blocked-numbers", _owner(lambda _db: {"number": "+14155550142"})),
     "simulateCall": ("/api/v1/calls/simulations", _owner(_receptionist_number)),
 }
-
-
-def test_every_operation_that_takes_an_idempotency_key_is_tested_here() -> None:
-    document = Contract.load().document
-    idempotent = {
-        op["operationId"]
-        for item in document["paths"].values()
-        for op in item.values()
-        if isinstance(op, dict) and {"$ref": "#/components/parameters/IdempotencyKey"} in op.get("parameters", [])
-    }
-
-    assert idempotent == set(OPERATIONS)
 
 
 @pytest.mark.parametrize("operation", sorted(OPERATIONS))

@@ -33,7 +33,6 @@ from schemas import events
 from services import webhooks
 from tests.factories import make_business, make_country, make_member, make_plan, make_user
 from tests.helpers import auth_headers
-from web.spec import Contract
 
 ALL_KEY_SCOPES = list(API_KEY_SCOPES)
 NUMBER = "+14155552671"
@@ -199,24 +198,6 @@ NOT_TENANT_SCOPED = {
     "deleteJob": "staff only, over the jobs of every business (test_admin_jobs)",
     "retryJob": "staff only, over the jobs of every business (test_admin_jobs)",
 }
-
-
-def test_every_operation_that_takes_an_id_is_in_the_list_above_or_says_why_not() -> None:
-    """A new operation with an id in its path fails here until it is added to ID_OPERATIONS (or to
-    NOT_TENANT_SCOPED, with the reason), and `open_to_keys` follows the spec's security."""
-    document = Contract.load().document
-    in_spec = {
-        op["operationId"]: any("apiKey" in requirement for requirement in op.get("security", []))
-        for template, item in document["paths"].items()
-        if "{" in template
-        for method, op in item.items()
-        if isinstance(op, dict) and "operationId" in op
-    }
-    listed = {operation.split(" (")[0]: open_to_keys for operation, _, _, _, open_to_keys in ID_OPERATIONS}
-
-    assert set(listed) | set(NOT_TENANT_SCOPED) == set(in_spec)
-    assert not set(listed) & set(NOT_TENANT_SCOPED)
-    assert listed == {operation: in_spec[operation] for operation in listed}
 
 
 def _call(

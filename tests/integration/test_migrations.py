@@ -1,15 +1,10 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from connexion import FlaskApp
 from sqlalchemy import inspect
 
-from core.config import PROJECT_ROOT
-from core.db import alembic_config
 from models import Base
 from tests.conftest import database_of
 
@@ -26,13 +21,3 @@ def test_the_plan_country_link_keeps_its_legacy_column_name(app: FlaskApp) -> No
     columns = {c["name"] for c in inspect(database_of(app).engine).get_columns("external_plan_countries")}
 
     assert columns == {"external_plan_uuid", "country_code"}
-
-
-def test_migrations_are_forward_only_with_one_head() -> None:
-    script = ScriptDirectory.from_config(alembic_config("postgresql://"))
-
-    assert len(script.get_heads()) == 1
-    for revision in script.walk_revisions():
-        source = Path(revision.path).read_text()
-        assert "def downgrade" not in source, revision.path
-    assert "def downgrade" not in (PROJECT_ROOT / "migrations" / "script.py.mako").read_text()

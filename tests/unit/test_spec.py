@@ -244,3 +244,18 @@ def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, 
         for method, op in item.items():
             if isinstance(op, dict) and "operationId" in op:
                 yield path, method, op
+
+
+def test_every_operation_that_takes_a_pasted_token_checks_it_as_user_token() -> None:
+    """Swagger UI's paste field (`bearerAuth`) works wherever a person's token does, and nowhere without userToken's
+    scopes (Connexion checks none for http bearer schemes: tests/integration/test_bearer_scheme.py)."""
+    document = CONTRACT.document
+    for item in document["paths"].values():
+        for op in item.values():
+            if not (isinstance(op, dict) and "operationId" in op):
+                continue
+            requirements = op.get("security", document.get("security", []))
+            with_bearer = [r for r in requirements if "bearerAuth" in r]
+            with_user_token = [r for r in requirements if "userToken" in r]
+            assert bool(with_bearer) == bool(with_user_token), op["operationId"]
+            assert all(r == {"bearerAuth": []} for r in with_bearer), op["operationId"]  # alone, never AND-ed

@@ -20,21 +20,10 @@ from core.passwords import use_hash_cost
 from core.tokens import TokenService
 from core.tracing import configure_tracing
 from web import metrics
-from web.context import AppServices, attach
+from web.context import AppServices, attach, scope_state
 from web.errors import register_error_handlers
-from web.middleware import (
-    AccessLogMiddleware,
-    BodyLimitMiddleware,
-    ContractDocumentsMiddleware,
-    MethodGuardMiddleware,
-    ProblemCORSMiddleware,
-    ReferenceDocsMiddleware,
-    RequestIdMiddleware,
-    RoutedOnlyMiddleware,
-    SecurityHeadersMiddleware,
-    TracingMiddleware,
-)
-from web.rate_limits import RateLimitHeadersMiddleware, RateLimitMiddleware, RateLimits
+from web.middleware import AfterSecurity, Edge, ReferenceDocs
+from web.rate_limits import RateLimits
 from web.spec import DOCS_PATH, Contract
 from web.validation import VALIDATORS
 from web.wsgi_bridge import BufferedWSGIBridge
@@ -71,7 +60,7 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
     for base_path, document in contract.apis():
         is_main = base_path == contract.base_path
         # Connexion routes the whole spec; the documents served (and Swagger UI's, its {base}/openapi.json) are
-        # the public contract, served by ContractDocumentsMiddleware, not rebuilt per API.
+        # the public contract, served by web.middleware.Edge, not rebuilt per API.
         ui = SwaggerUIOptions(
             serve_spec=False,
             spec_path="/openapi.json",
@@ -81,40 +70,22 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
         app.add_api(document, base_path=base_path, swagger_ui_options=ui)
     register_error_handlers(app)
 
-    # Outermost first: every response, errors included, passes through all of these.
-    before_errors = MiddlewarePosition.BEFORE_EXCEPTION
-    app.add_middleware(RequestIdMiddleware, position=before_errors, trusted_proxies=settings.trusted_proxies)
-    if settings.tracing_enabled:
-        app.add_middleware(TracingMiddleware, position=before_errors)
-    app.add_middleware(AccessLogMiddleware, position=before_errors)
+    # Our two layers, and what each does in which order: web/middleware.py. Handlers find the app's services in
+    # Flask; the spec's security functions, outside Flask, in the scope.
+    services = AppServices(settings, database, TokenService.from_settings(settings), contract.person_scopes)
+    attach(app, services)
+    reference = ReferenceDocs(path=f"{contract.base_path}/docs", html_file=DOCS_PATH)  # 404 until `make docs`
     app.add_middleware(
-        SecurityHeadersMiddleware,
-        position=before_errors,
-        ui_path=f"{contract.base_path}/ui",
-        deprecations=contract.deprecations,
+        Edge,
+        position=MiddlewarePosition.BEFORE_EXCEPTION,
+        settings=settings,
+        contract=contract,
+        reference=reference if settings.api_docs_enabled else None,
+        state=scope_state(services),
     )
-    app.add_middleware(RateLimitHeadersMiddleware, position=before_errors)
-    if settings.cors_origins:
-        app.add_middleware(
-            ProblemCORSMiddleware,
-            position=before_errors,
-            allow_origins=list(settings.cors_origins),
-            allow_methods=sorted({op.method for op in contract.operations}),
-            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID", "Idempotency-Key", "If-Match"],
-            expose_headers=["X-Request-ID", "Location", "ETag", "Retry-After", "RateLimit", "RateLimit-Policy"],
-            max_age=600,
-        )
-    app.add_middleware(BodyLimitMiddleware, position=before_errors, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(ContractDocumentsMiddleware, position=before_errors, contract=contract)
-    docs_path = f"{contract.base_path}/docs"  # the API reference `make docs` builds (404 until it has)
-    if settings.api_docs_enabled:
-        app.add_middleware(ReferenceDocsMiddleware, position=before_errors, path=docs_path, html_file=DOCS_PATH)
-    # Handlers find the app's services in Flask; the spec's security functions, outside Flask, in the scope.
-    attach(app, AppServices(settings, database, TokenService.from_settings(settings), contract.person_scopes))
-    app.add_middleware(MethodGuardMiddleware, position=MiddlewarePosition.BEFORE_ROUTING, contract=contract)
-    app.add_middleware(RoutedOnlyMiddleware, position=MiddlewarePosition.BEFORE_SECURITY)
-    rate_limits = RateLimits(settings, contract)
-    app.add_middleware(RateLimitMiddleware, position=MiddlewarePosition.BEFORE_VALIDATION, rate_limits=rate_limits)
+    app.add_middleware(
+        AfterSecurity, position=MiddlewarePosition.BEFORE_VALIDATION, rate_limits=RateLimits(settings, contract)
+    )
     return app
 
 

@@ -23,7 +23,6 @@ from typing import Any
 import flask
 from connexion import FlaskApp
 from connexion.lifecycle import ConnexionRequest
-from connexion.middleware import MiddlewarePosition
 from sqlalchemy.orm import Session
 
 from connectors.google_oauth import GoogleCalendar
@@ -81,23 +80,17 @@ class AppServices:
 
 
 def attach(app: FlaskApp, app_services: AppServices) -> None:
-    """Makes `app_services` the app's, in Flask and in the ASGI scope, and installs the unit of work."""
+    """Makes `app_services` the app's in Flask (the ASGI scope gets it from web.middleware.Edge: `scope_state`),
+    and installs the unit of work."""
     app.app.extensions[_KEY] = app_services
     app.app.before_request(_confirm_credentials)
     app.app.after_request(_finish_unit_of_work)
     app.app.teardown_request(_close_session)
-    app.add_middleware(_InScope, position=MiddlewarePosition.BEFORE_EXCEPTION, app_services=app_services)
 
 
-class _InScope:
-    def __init__(self, app: Any, *, app_services: AppServices) -> None:
-        self.app = app
-        self.app_services = app_services
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            scope.setdefault("state", {})[_KEY] = self.app_services
-        await self.app(scope, receive, send)
+def scope_state(app_services: AppServices) -> dict[str, Any]:
+    """What web.middleware.Edge puts in every request's ASGI scope state: `app_services`, for `of_request`."""
+    return {_KEY: app_services}
 
 
 def of_request(request: ConnexionRequest) -> AppServices:

@@ -5,7 +5,7 @@ process writes its own files under PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py se
 server starts, and marks a dead worker's files), and a scrape merges them. A process that runs the app alone
 (the tests' in-process app) keeps them in memory.
 
-What a request records (web.middleware.AccessLogMiddleware): a count by operationId, method and status, its
+What a request records (web.middleware.Edge): a count by operationId, method and status, its
 latency, and requests in flight; the pool checkouts (watch_pool) and rate-limit rejections
 (web.rate_limits) are counted where they happen. Job-queue figures are read from the database at scrape
 time (Job.metrics), so they are the same whichever process answers.
@@ -47,10 +47,20 @@ POOL_IN_USE = Gauge(
 RATE_LIMITED = Counter("switchboard_rate_limited", "Requests refused by a rate limit, by policy", ["policy"])
 
 
+# The children of REQUESTS and LATENCY for each (operation, method, status) met, bound on first use: `labels()`
+# looks its labels up under a lock on every call. Bounded: operations and statuses are the spec's, and the server
+# parses only the methods HTTP defines.
+_BOUND: dict[tuple[str | None, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(operation: str | None, method: str, status: int, seconds: float) -> None:
-    name = operation or "unrouted"
-    REQUESTS.labels(name, method, str(status)).inc()
-    LATENCY.labels(name, method).observe(seconds)
+    key = (operation, method, status)
+    children = _BOUND.get(key)
+    if children is None:
+        name = operation or "unrouted"
+        children = _BOUND[key] = (REQUESTS.labels(name, method, str(status)), LATENCY.labels(name, method))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def watch_pool(engine: Engine) -> None:

@@ -1,4 +1,24 @@
-"""ASGI middleware around Connexion: they see every response, Connexion's own errors included."""
+"""The web layer's own ASGI middleware: one layer outside Connexion and one inside it. app.py installs them.
+
+What every request meets, in this order:
+
+`Edge`, outside Connexion's error handling, so it sees every response, Connexion's own errors included:
+  1. the request id (the caller's X-Request-ID if sane, else a new one), the client's address, and the app's
+     services in the scope (web.context.scope_state);
+  2. a server span, when tracing is on (core/tracing.py);
+  3. when the response is done: one access line and the request's metrics (web/metrics.py);
+  4. on the response: X-Request-ID, the security headers, Deprecation and Sunset for a deprecated operation,
+     and the RateLimit headers the request earned (step 10);
+  5. CORS, when origins are configured (a refused preflight is a problem like every other error);
+  6. 413 for a body over MAX_BODY_BYTES and 415 for a body without a Content-Type, before anything reads it;
+  7. the documents: the public contract (JSON and YAML) and the API reference;
+  8. 405 with the spec's Allow for a method the spec does not declare on a path it has.
+Connexion: its error handling, Swagger UI, routing, the credential check (web/security.py).
+`AfterSecurity`, between Connexion's credential check and its validation:
+  9. 404 for a request the router matched to no operation, before Flask (whose matcher is laxer) sees it;
+ 10. the rate limit (web/rate_limits.py): 429 past the budget, before the request is validated or served.
+Connexion: validation, then the handler in Flask (web/wsgi_bridge.py).
+"""
 
 from __future__ import annotations
 
@@ -10,17 +30,19 @@ import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
-from typing import ClassVar
+from typing import Any
 
 from opentelemetry import propagate
-from opentelemetry.trace import SpanKind, StatusCode
-from starlette.datastructures import Headers, MutableHeaders
+from opentelemetry.trace import Span, SpanKind, StatusCode
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.config import Settings
 from core.errors import (
     PROBLEM_JSON,
     ApiError,
@@ -29,25 +51,50 @@ from core.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     UnsupportedMediaType,
 )
 from core.logging import client_ip_var, request_id_var
 from core.tracing import tracer
 from web import metrics
+from web.rate_limits import RateLimits
 from web.spec import Contract
 
 access_log = logging.getLogger("switchboard.access")
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_PROBLEM_BYTES = 16384
+_PROBLEM_TYPE = PROBLEM_JSON.encode()
+_RATE_LIMIT_HEADERS = "switchboard.rate_limit_headers"  # scope["state"] key: step 10 leaves them for step 4
+_HEADERS = "switchboard.headers"  # scope key: the request's headers by name, read once by Edge
+
+# Step 4: set on every response, replacing what the response had (Content-Security-Policy only if it has none).
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+UI_CSP = b"frame-ancestors 'none'"  # Swagger UI needs its scripts and styles
+_NO_STORE = (b"cache-control", b"no-store")
+_CSP = b"content-security-policy"
+
+# Paths that carry a credential (playRecording's signed token, good for days): logged and traced without it.
+_CREDENTIAL_IN_PATH = re.compile(r"^(/api/v1/recordings/)[^/]+$")
 
 
-def _problem_response(error: ApiError) -> Response:
-    status, headers, body = error.encode()
-    return Response(content=body, status_code=status, headers=headers)
+def loggable_path(path: str) -> str:
+    return _CREDENTIAL_IN_PATH.sub(r"\1{token}", path)
+
+
+def _encoded(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
 async def _send_problem(error: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
-    await _problem_response(error)(scope, receive, send)
+    status, headers, body = error.encode()
+    await Response(content=body, status_code=status, headers=headers)(scope, receive, send)
 
 
 def _is_trusted(address: str | None, trusted: Sequence[IPv4Network | IPv6Network]) -> bool:
@@ -76,138 +123,6 @@ def client_address(
     return address
 
 
-class RequestIdMiddleware:
-    """Keeps the caller's X-Request-ID if it is sane, else makes one; echoes it and exposes it (and the
-    caller's address, see client_address) to logs, the audit log and the rate limits. A trusted proxy's
-    X-Forwarded-Proto sets the request's scheme (uvicorn's own proxy-header rewrite is off)."""
-
-    def __init__(self, app: ASGIApp, *, trusted_proxies: Sequence[str] = ()) -> None:
-        self.app = app
-        self.trusted_proxies = [ip_network(proxy, strict=False) for proxy in trusted_proxies]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = Headers(scope=scope)
-        offered = headers.get("x-request-id", "")
-        request_id = offered if _SANE_REQUEST_ID.fullmatch(offered) else str(uuid.uuid4())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)["X-Request-ID"] = request_id
-            await send(message)
-
-        token = request_id_var.set(request_id)
-        client = scope.get("client")
-        peer = client[0] if client else None
-        forwarded_for = headers.get("x-forwarded-for") if self.trusted_proxies else None
-        ip_token = client_ip_var.set(client_address(peer, forwarded_for, self.trusted_proxies))
-        proto = headers.get("x-forwarded-proto", "").strip().lower()
-        if proto in ("http", "https") and _is_trusted(
-            peer, self.trusted_proxies
-        ):  # a proxy that ended TLS: the served spec's URL
-            scope = {**scope, "scheme": proto}
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            client_ip_var.reset(ip_token)
-            request_id_var.reset(token)
-
-
-class TracingMiddleware:
-    """A server span per request (core/tracing.py), child of the caller's W3C `traceparent` and named by the
-    operationId once the router has found it. Added only when tracing is on."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
-        extensions = scope.setdefault("extensions", {})
-        status = 500
-
-        async def send_and_note_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        span_name = f"{scope['method']} (unrouted)"
-        with tracer.start_as_current_span(span_name, context=propagate.extract(carrier), kind=SpanKind.SERVER) as span:
-            try:
-                await self.app(scope, receive, send_and_note_status)
-            finally:
-                operation = extensions.get("connexion_routing", {}).get("operation_id")
-                if operation:
-                    span.update_name(operation)
-                span.set_attributes(
-                    {
-                        "http.request.method": scope["method"],
-                        "url.path": loggable_path(scope["path"]),
-                        "http.response.status_code": status,
-                    }
-                )
-                if status >= 500:
-                    span.set_status(StatusCode.ERROR)
-
-
-class AccessLogMiddleware:
-    """One line per request: method, path, operationId, status, duration, and a problem's `code`; and the
-    same request in the metrics (web.metrics)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        started = time.perf_counter()
-        status = 500  # what the server answers if the app fails before it starts a response
-        problem: bytearray | None = None  # the body of a problem response (they are small)
-        extensions = scope.setdefault("extensions", {})
-
-        async def send_and_note_status(message: Message) -> None:
-            nonlocal status, problem
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                if Headers(raw=message.get("headers", [])).get("content-type") == PROBLEM_JSON:
-                    problem = bytearray()
-            elif problem is not None and len(problem) < _PROBLEM_BYTES:
-                problem += message.get("body", b"")
-            await send(message)
-
-        metrics.IN_FLIGHT.inc()
-        try:
-            await self.app(scope, receive, send_and_note_status)
-        finally:
-            metrics.IN_FLIGHT.dec()
-            seconds = time.perf_counter() - started
-            operation = extensions.get("connexion_routing", {}).get("operation_id")
-            metrics.observe_request(operation, scope["method"], status, seconds)
-            access_log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": loggable_path(scope["path"]),
-                    "operationId": operation,
-                    "status": status,
-                    "code": _problem_code(problem),
-                    "durationMs": round(seconds * 1000, 2),
-                },
-            )
-
-
-_PROBLEM_BYTES = 16384
-# Paths that carry a credential (playRecording's signed token, good for days): logged and traced without it.
-_CREDENTIAL_IN_PATH = re.compile(r"^(/api/v1/recordings/)[^/]+$")
-
-
-def loggable_path(path: str) -> str:
-    return _CREDENTIAL_IN_PATH.sub(r"\1{token}", path)
-
-
 def _problem_code(body: bytearray | None) -> str | None:
     if body is None:
         return None
@@ -218,116 +133,196 @@ def _problem_code(body: bytearray | None) -> str | None:
     return code if isinstance(code, str) else None
 
 
-class SecurityHeadersMiddleware:
-    """The guidelines' security headers on every response; Swagger UI gets the CSP it needs to run, and a
-    response that brings its own CSP keeps it (the API reference's names its inline scripts' hashes). A
-    deprecated operation's responses, errors too, say so and when it goes (`Deprecation`, `Sunset`)."""
+class Edge:
+    """Steps 1-8 above, in one layer: one `send` wrapper, the request's headers read once."""
 
-    COMMON: ClassVar[dict[str, str]] = {
-        "X-Content-Type-Options": "nosniff",
-        "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
-        "Referrer-Policy": "no-referrer",
-        "X-Frame-Options": "DENY",
-    }
-    API_CSP = "default-src 'none'; frame-ancestors 'none'"
-    UI_CSP = "frame-ancestors 'none'"
-
-    def __init__(self, app: ASGIApp, *, ui_path: str, deprecations: Mapping[str, Mapping[str, str]]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        contract: Contract,
+        reference: ReferenceDocs | None,
+        state: Mapping[str, Any],
+    ) -> None:
         self.app = app
-        self.ui_path = ui_path
-        self.deprecations = deprecations  # operationId -> Deprecation and Sunset (web.spec.Contract.deprecations)
+        self.state = state  # put in every request's scope state (web.context.scope_state)
+        self.trusted_proxies = [ip_network(proxy, strict=False) for proxy in settings.trusted_proxies]
+        self.tracing = settings.tracing_enabled
+        self.ui_path = f"{contract.base_path}/ui"
+        self.deprecations = {operation: _encoded(headers) for operation, headers in contract.deprecations.items()}
+        self.max_body_bytes = settings.max_body_bytes
+        self.contract = contract
+        self.documents = {
+            f"{contract.base_path}/openapi.json": (contract.served_json, "application/json"),
+            f"{contract.base_path}/openapi.yaml": (contract.served_yaml, "application/yaml"),
+        }
+        self.reference = reference
+        self.inner: ASGIApp = self.serve
+        if settings.cors_origins:
+            self.inner = ProblemCORSMiddleware(
+                self.serve,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=sorted({op.method for op in contract.operations}),
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "X-API-Key",
+                    "X-Request-ID",
+                    "Idempotency-Key",
+                    "If-Match",
+                ],
+                expose_headers=["X-Request-ID", "Location", "ETag", "Retry-After", "RateLimit", "RateLimit-Policy"],
+                max_age=600,
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        csp = self.UI_CSP if scope["path"].startswith(self.ui_path) else self.API_CSP
-        request_headers = Headers(scope=scope)
-        carries_credentials = "authorization" in request_headers or "x-api-key" in request_headers
+        started = time.perf_counter()
+        headers: dict[bytes, bytes] = dict(scope["headers"])
+        scope[_HEADERS] = headers
+
+        # 1. Request id and client address; a trusted proxy that ended TLS sets the scheme (the served spec's URL).
+        offered = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = offered if _SANE_REQUEST_ID.fullmatch(offered) else str(uuid.uuid4())
+        client = scope.get("client")
+        peer = client[0] if client else None
+        address = peer
+        if self.trusted_proxies:
+            forwarded_for = headers.get(b"x-forwarded-for", b"").decode("latin-1")
+            address = client_address(peer, forwarded_for, self.trusted_proxies)
+            proto = headers.get(b"x-forwarded-proto", b"").decode("latin-1").strip().lower()
+            if proto in ("http", "https") and _is_trusted(peer, self.trusted_proxies):
+                scope["scheme"] = proto
+        id_token, ip_token = request_id_var.set(request_id), client_ip_var.set(address)
+
+        # 4. What every response gets.
+        added = [(b"x-request-id", request_id.encode()), *_SECURITY_HEADERS]
+        if b"authorization" in headers or b"x-api-key" in headers:
+            added.append(_NO_STORE)
+        csp = UI_CSP if scope["path"].startswith(self.ui_path) else API_CSP
+        state = scope.setdefault("state", {})
+        state.update(self.state)
+        extensions = scope.setdefault("extensions", {})
+        status = 500  # what the server answers if the app fails before it starts a response
+        problem: bytearray | None = None  # the body of a problem response, for the access line (they are small)
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status, problem
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.update(self.COMMON)
-                headers.setdefault("Content-Security-Policy", csp)
-                if carries_credentials:
-                    headers["Cache-Control"] = "no-store"
-                if self.deprecations:
-                    routing = scope.get("extensions", {}).get("connexion_routing", {})
-                    headers.update(self.deprecations.get(routing.get("operation_id"), {}))
+                status = message["status"]
+                answer = added
+                operation = extensions.get("connexion_routing", {}).get("operation_id")
+                if operation in self.deprecations:
+                    answer = [*answer, *self.deprecations[operation]]
+                if _RATE_LIMIT_HEADERS in state:
+                    answer = [*answer, *state[_RATE_LIMIT_HEADERS]]
+                replaced = {name for name, _ in answer}
+                kept = [(name, value) for name, value in message.get("headers", ()) if name.lower() not in replaced]
+                if not any(name.lower() == _CSP for name, _ in kept):
+                    kept.append((_CSP, csp))
+                if any(name.lower() == b"content-type" and value == _PROBLEM_TYPE for name, value in kept):
+                    problem = bytearray()
+                message["headers"] = kept + answer
+            elif problem is not None and len(problem) < _PROBLEM_BYTES:
+                problem += message.get("body", b"")
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        metrics.IN_FLIGHT.inc()
+        try:
+            with self._span(scope) as span:  # 2.
+                try:
+                    await self.inner(scope, receive, send_with_headers)  # 5-8, then Connexion
+                finally:  # 3., inside the span: the access line carries its trace id
+                    seconds = time.perf_counter() - started
+                    operation = extensions.get("connexion_routing", {}).get("operation_id")
+                    if span is not None:
+                        _describe(span, scope, operation, status)
+                    metrics.observe_request(operation, scope["method"], status, seconds)
+                    if access_log.isEnabledFor(logging.INFO):
+                        access_log.info(
+                            "request",
+                            extra={
+                                "method": scope["method"],
+                                "path": loggable_path(scope["path"]),
+                                "operationId": operation,
+                                "status": status,
+                                "code": _problem_code(problem),
+                                "durationMs": round(seconds * 1000, 2),
+                            },
+                        )
+        finally:
+            metrics.IN_FLIGHT.dec()
+            client_ip_var.reset(ip_token)
+            request_id_var.reset(id_token)
 
+    def _span(self, scope: Scope) -> AbstractContextManager[Span | None]:
+        """A server span, child of the caller's W3C `traceparent`; named by the operationId once routed."""
+        if not self.tracing:
+            return nullcontext()
+        carrier = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        name = f"{scope['method']} (unrouted)"
+        return tracer.start_as_current_span(name, context=propagate.extract(carrier), kind=SpanKind.SERVER)
 
-class ProblemCORSMiddleware(CORSMiddleware):
-    """Starlette's CORS, with a refused preflight answered as a problem like every other error."""
-
-    def preflight_response(self, request_headers: Headers) -> Response:
-        response = super().preflight_response(request_headers)
-        if response.status_code < 400:
-            return response
-        problem = _problem_response(CorsRejected(bytes(response.body).decode()))
-        problem.headers.update({k: v for k, v in response.headers.items() if k.lower().startswith("access-control")})
-        return problem
-
-
-class BodyLimitMiddleware:
-    """Answers 413 for a body over the limit before anything reads or parses it, and 415 for a body that
-    does not say what it is (no Content-Type: nothing could tell which validator it is for).
-
-    A declared Content-Length is checked up front. A chunked body is read up to the limit, then
-    replayed to the app with its length (bodies here are small, so holding one in memory is cheap).
-    """
-
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    def _too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes")
-
-    @staticmethod
-    def _untyped(headers: Headers, length: int) -> UnsupportedMediaType | None:
-        """A body that does not say what it is; None when there is no body or it says."""
-        return (
-            UnsupportedMediaType("A request body needs a Content-Type")
-            if length and "content-type" not in headers
-            else None
-        )
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = Headers(scope=scope)
-        declared = headers.get("content-length")
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Steps 6-8, then Connexion."""
+        headers: dict[bytes, bytes] = scope[_HEADERS]
+        # 6. The body limit; a chunked body is read up to it and replayed whole with its length.
+        declared = headers.get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
                 return await _send_problem(MalformedRequest("Content-Length is not a number"), scope, receive, send)
             if int(declared) > self.max_body_bytes:
                 return await _send_problem(self._too_large(), scope, receive, send)
-            if untyped := self._untyped(headers, int(declared)):
-                return await _send_problem(untyped, scope, receive, send)
-            return await self.app(scope, receive, send)
-        if "chunked" not in headers.get("transfer-encoding", "").lower():
-            return await self.app(scope, receive, send)
+            if int(declared) and b"content-type" not in headers:
+                return await _send_problem(_UNTYPED, scope, receive, send)
+        elif b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+            replayed = await self._read_chunked(scope, receive, send)
+            if replayed is None:
+                return
+            scope, receive = replayed
 
+        # 7. The documents.
+        method, path = scope["method"], scope["path"]
+        if method in ("GET", "HEAD"):
+            if path in self.documents:
+                served, media_type = self.documents[path]
+                body = served(scope.get("scheme", "http"), headers.get(b"host", b"").decode("latin-1"))
+                return await Response(content=body, media_type=media_type)(scope, receive, send)
+            if self.reference is not None and path == self.reference.path:
+                return await self.reference(scope, receive, send)
+
+        # 8. A method the spec does not declare on this path. (Connexion's router would list one route's methods
+        # only, and answer HEAD for GET.)
+        allowed = self.contract.allowed_methods(path)
+        if allowed is not None and method not in allowed:
+            return await _send_problem(MethodNotAllowed.of(method, allowed), scope, receive, send)
+        await self.app(scope, receive, send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"The request body exceeds {self.max_body_bytes} bytes")
+
+    async def _read_chunked(self, scope: Scope, receive: Receive, send: Send) -> tuple[Scope, Receive] | None:
+        """The chunked body read up to the limit, as a scope with its Content-Length (Connexion's body validation
+        relies on it) and a `receive` that replays it; None when a problem was sent or the client went away."""
         chunks: list[bytes] = []
         received = 0
         more_body = True
         while more_body:
             message = await receive()
             if message["type"] != "http.request":  # the client went away
-                return
+                return None
             chunks.append(message.get("body", b""))
             received += len(chunks[-1])
             if received > self.max_body_bytes:
-                return await _send_problem(self._too_large(), scope, receive, send)
+                await _send_problem(self._too_large(), scope, receive, send)
+                return None
             more_body = message.get("more_body", False)
-
-        # Replayed whole, with the Content-Length that Connexion's body validation relies on.
         body = b"".join(chunks)
-        if untyped := self._untyped(headers, len(body)):
-            return await _send_problem(untyped, scope, receive, send)
+        if body and b"content-type" not in scope[_HEADERS]:
+            await _send_problem(_UNTYPED, scope, receive, send)
+            return None
         kept = [(k, v) for k, v in scope["headers"] if k not in (b"transfer-encoding", b"content-length")]
         scope = {**scope, "headers": [*kept, (b"content-length", str(len(body)).encode())]}
         replayed = False
@@ -339,30 +334,61 @@ class BodyLimitMiddleware:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app(scope, replaying_receive, send)
+        return scope, replaying_receive
 
 
-class ContractDocumentsMiddleware:
-    """Serves the public contract (the spec without its `x-internal` parts, `web.spec.public`) at
-    {base}/openapi.json and {base}/openapi.yaml: one document in two notations, its server's defaults naming
-    this deployment, so Swagger UI and SDKs generated from it reach it."""
+_UNTYPED = UnsupportedMediaType("A request body needs a Content-Type")
 
-    def __init__(self, app: ASGIApp, *, contract: Contract) -> None:
+
+def _describe(span: Span, scope: Scope, operation: str | None, status: int) -> None:
+    if operation:
+        span.update_name(operation)
+    span.set_attributes(
+        {
+            "http.request.method": scope["method"],
+            "url.path": loggable_path(scope["path"]),
+            "http.response.status_code": status,
+        }
+    )
+    if status >= 500:
+        span.set_status(StatusCode.ERROR)
+
+
+class AfterSecurity:
+    """Steps 9 and 10 above: after Connexion's credential check (the rate limit knows the caller) and before
+    validation (invalid requests count). The RateLimit headers are left in the scope for Edge to add: Connexion's
+    error handling sends error responses past any layer inside it."""
+
+    def __init__(self, app: ASGIApp, *, rate_limits: RateLimits) -> None:
         self.app = app
-        self.contract = contract
-        self.json_path = f"{contract.base_path}/openapi.json"
-        self.yaml_path = f"{contract.base_path}/openapi.yaml"
+        self.rate_limits = rate_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope["path"] if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") else None
-        if path == self.json_path:
-            served, media_type = self.contract.served_json, "application/json"
-        elif path == self.yaml_path:
-            served, media_type = self.contract.served_yaml, "application/yaml"
-        else:
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        body = served(scope.get("scheme", "http"), Headers(scope=scope).get("host", ""))
-        await Response(content=body, media_type=media_type)(scope, receive, send)
+        operation = scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
+        if operation is None:
+            raise NotFound("No resource at this path")
+        spent = await self.rate_limits.spend(operation, scope)
+        if spent is not None:
+            allowed, reset, headers = spent
+            scope["state"][_RATE_LIMIT_HEADERS] = _encoded(headers)
+            if not allowed:
+                raise RateLimited(max(reset, 1), headers)
+        await self.app(scope, receive, send)
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered as a problem like every other error."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        status, headers, body = CorsRejected(bytes(response.body).decode()).encode()
+        problem = Response(content=body, status_code=status, headers=headers)
+        problem.headers.update({k: v for k, v in response.headers.items() if k.lower().startswith("access-control")})
+        return problem
 
 
 _SCRIPT = re.compile(rb"<script\b([^>]*)>(.*?)</script\s*>", re.DOTALL | re.IGNORECASE)
@@ -383,13 +409,12 @@ def reference_csp(html: bytes) -> str:
     )
 
 
-class ReferenceDocsMiddleware:
-    """Serves the API reference at {base}/docs: the one-file Redoc page that `make docs` builds from the spec
-    into `html_file` (never committed). It is read again when the file changes, so a rebuild needs no
+class ReferenceDocs:
+    """The API reference at `path` (ASGI, GET and HEAD): the one-file Redoc page that `make docs` builds from the
+    spec into `html_file` (never committed). It is read again when the file changes, so a rebuild needs no
     restart; until it is built, the path answers 404 saying so."""
 
-    def __init__(self, app: ASGIApp, *, path: str, html_file: Path) -> None:
-        self.app = app
+    def __init__(self, *, path: str, html_file: Path) -> None:
         self.path = path
         self.html_file = html_file
         self._page: tuple[int, bytes, str] | None = None  # (mtime, HTML, CSP)
@@ -405,8 +430,6 @@ class ReferenceDocsMiddleware:
         return self._page[1], self._page[2]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] not in ("GET", "HEAD"):
-            return await self.app(scope, receive, send)
         page = self._current()
         if page is None:
             missing = NotFound("The API reference is not built on this server (`make docs` builds it)")
@@ -415,38 +438,3 @@ class ReferenceDocsMiddleware:
         response = Response(content=html, media_type="text/html; charset=utf-8")
         response.headers["Content-Security-Policy"] = csp
         await response(scope, receive, send)
-
-
-class MethodGuardMiddleware:
-    """405 with the spec's `Allow` for a method the spec does not declare on a path it has.
-
-    Runs before Connexion's router, which would list one route's methods only and answer HEAD for GET.
-    """
-
-    def __init__(self, app: ASGIApp, *, contract: Contract) -> None:
-        self.app = app
-        self.contract = contract
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            allowed = self.contract.allowed_methods(scope["path"])
-            if allowed is not None and scope["method"] not in allowed:
-                raise MethodNotAllowed.of(scope["method"], allowed)
-        await self.app(scope, receive, send)
-
-
-class RoutedOnlyMiddleware:
-    """404 for a request Connexion's router did not match to an operation, before Flask sees it.
-
-    Flask's matcher accepts some paths Connexion's does not (an encoded newline in a path parameter);
-    served anyway, they would run a handler outside every Connexion check.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        routing = scope.get("extensions", {}).get("connexion_routing", {})
-        if scope["type"] == "http" and routing.get("operation_id") is None:
-            raise NotFound("No resource at this path")
-        await self.app(scope, receive, send)

@@ -6,18 +6,19 @@ Three policies, each a setting in the `limits` notation (core/config.py):
 - `anonymous`, per client address: the other operations without security;
 - `authenticated`, per person or API key: the rest.
 
-The client address is the peer's, or what trusted proxies forwarded (web.middleware.RequestIdMiddleware).
-Counts use a fixed window of the `limits` library, kept in this process's memory (each worker counts its
-own), or in Redis when RATE_LIMIT_STORAGE_URL names one, shared by every worker and replica.
+The client address is the peer's, or what trusted proxies forwarded (web.middleware.client_address). Each
+budget is a fixed window that starts at its client's first request, counted with one call per request: in this
+process's memory (each worker counts its own), or in Redis when RATE_LIMIT_STORAGE_URL names one, shared by every
+worker and replica (one Lua script: the increment, the window's expiry when it starts, and the time left).
 
 Every counted response says where its client stands, as the IETF draft's RateLimit headers do:
 `RateLimit-Policy: "sensitive";q=10;w=60` and `RateLimit: "sensitive";r=7;t=42`. Past the budget the
-answer is 429 `rate_limited` with `Retry-After`, before the request is validated or served.
+answer is 429 `rate_limited` with `Retry-After`, before the request is validated or served (web.middleware).
 
-When the storage fails (Redis down, or slower than STORAGE_TIMEOUT_SECONDS), requests are served without a
-limit and a warning is logged; the storage is tried again after RETRY_SECONDS. Failing open is the choice:
-a limiter that fails closed turns an outage of its cache into an outage of the API, while the per-account
-lockout still guards passwords.
+When Redis fails (down, or slower than STORAGE_TIMEOUT_SECONDS), requests are served without a limit and a
+warning is logged; it is tried again after RETRY_SECONDS. Failing open is the choice: a limiter that fails
+closed turns an outage of its cache into an outage of the API, while the per-account lockout still guards
+passwords.
 """
 
 from __future__ import annotations
@@ -27,17 +28,14 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+import redis.asyncio
 from limits import RateLimitItem, parse
-from limits.aio.strategies import FixedWindowRateLimiter
-from limits.errors import StorageError
-from limits.storage import storage_from_string
-from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from redis.exceptions import RedisError
+from starlette.types import Scope
 
 from core.config import Settings
-from core.errors import RateLimited
 from core.logging import client_ip_var
 from web import metrics
 from web.spec import Contract
@@ -59,6 +57,12 @@ class Policy:
         return f'"{self.name}";q={self.rate.amount};w={self.rate.get_expiry()}'
 
 
+class _Windows(Protocol):
+    async def hit(self, key: str, seconds: int) -> tuple[int, float]:
+        """Counts one request against `key`'s window (started now if none is open): (requests in the window,
+        seconds until it resets)."""
+
+
 class RateLimits:
     """Which policy each operation spends, and the counts."""
 
@@ -69,33 +73,29 @@ class RateLimits:
             "authenticated": Policy("authenticated", parse(settings.rate_limit_authenticated), per_caller=True),
         }
         self.by_operation = {operation: policies[name] for operation, name in contract.rate_policies.items()}
-        storage = storage_from_string(
-            f"async+{settings.rate_limit_storage_url}",
-            **_redis_options(settings.rate_limit_storage_url),
-        )
-        self.limiter = FixedWindowRateLimiter(storage)
+        url = settings.rate_limit_storage_url
+        self.windows: _Windows = _MemoryWindows() if url.startswith("memory://") else _RedisWindows(url)
         self._unavailable_until = 0.0
 
-    async def spend(self, policy: Policy, client: str) -> tuple[bool, int, int] | None:
-        """(allowed, remaining, seconds until the window resets); None while the storage is unavailable."""
-        if time.monotonic() < self._unavailable_until:
+    async def spend(self, operation: str, scope: Scope) -> tuple[bool, int, dict[str, str]] | None:
+        """(allowed, seconds until the window resets, the RateLimit headers) for one request of `operation`; None
+        when the operation spends no budget or the storage is unavailable."""
+        policy = self.by_operation.get(operation)
+        if policy is None or time.monotonic() < self._unavailable_until:
             return None
         try:
-            async with asyncio.timeout(STORAGE_TIMEOUT_SECONDS):
-                allowed = await self.limiter.hit(policy.rate, policy.name, client)
-                stats = await self.limiter.get_window_stats(policy.rate, policy.name, client)
-        except (StorageError, TimeoutError, OSError) as error:
+            count, left = await self.windows.hit(f"{policy.name}/{_client(policy, scope)}", policy.rate.get_expiry())
+        except (RedisError, TimeoutError, OSError) as error:
             self._unavailable_until = time.monotonic() + RETRY_SECONDS
             log.warning("rate limits not enforced for %s s: storage failed (%s)", RETRY_SECONDS, type(error).__name__)
             return None
-        return allowed, stats.remaining, max(0, math.ceil(stats.reset_time - time.time()))
-
-
-def _redis_options(url: str) -> dict[str, Any]:
-    if url.startswith("memory://"):
-        return {}
-    timeouts = {"socket_timeout": STORAGE_TIMEOUT_SECONDS, "socket_connect_timeout": STORAGE_TIMEOUT_SECONDS}
-    return {"implementation": "redispy", "wrap_exceptions": True, **timeouts}
+        reset = max(0, math.ceil(left))
+        remaining = max(0, policy.rate.amount - count)
+        headers = {"RateLimit-Policy": policy.header, "RateLimit": f'"{policy.name}";r={remaining};t={reset}'}
+        allowed = count <= policy.rate.amount
+        if not allowed:
+            metrics.RATE_LIMITED.labels(policy.name).inc()
+        return allowed, reset, headers
 
 
 def _client(policy: Policy, scope: Scope) -> str:
@@ -105,47 +105,46 @@ def _client(policy: Policy, scope: Scope) -> str:
     return str(info.get("caller") or f"user:{info.get('sub')}")
 
 
-_HEADERS = "switchboard.rate_limit_headers"
+class _MemoryWindows:
+    """This process's windows in a dict: an expired one is replaced when its key comes back, and all expired ones
+    are dropped at most once a minute (so a hit costs the same however many clients there are)."""
+
+    SWEEP_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self.windows: dict[str, list[float]] = {}  # key -> [count, monotonic end]
+        self.next_sweep = time.monotonic() + self.SWEEP_SECONDS
+
+    async def hit(self, key: str, seconds: int) -> tuple[int, float]:
+        now = time.monotonic()
+        if now >= self.next_sweep:
+            self.windows = {key: window for key, window in self.windows.items() if window[1] > now}
+            self.next_sweep = now + self.SWEEP_SECONDS
+        window = self.windows.get(key)
+        if window is None or window[1] <= now:
+            window = self.windows[key] = [0, now + seconds]
+        window[0] += 1
+        return int(window[0]), window[1] - now
 
 
-class RateLimitMiddleware:
-    """Runs after Connexion's security (it knows the caller) and before validation (invalid requests count).
-    The headers it earns are left in the scope for RateLimitHeadersMiddleware, outside Connexion's error
-    handling, which sends error responses past any layer inside it."""
-
-    def __init__(self, app: ASGIApp, *, rate_limits: RateLimits) -> None:
-        self.app = app
-        self.rate_limits = rate_limits
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        operation = scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
-        policy = self.rate_limits.by_operation.get(operation) if scope["type"] == "http" else None
-        spent = await self.rate_limits.spend(policy, _client(policy, scope)) if policy else None
-        if policy is None or spent is None:
-            return await self.app(scope, receive, send)
-        allowed, remaining, reset = spent
-        headers = {"RateLimit-Policy": policy.header, "RateLimit": f'"{policy.name}";r={remaining};t={reset}'}
-        scope["state"][_HEADERS] = headers
-        if not allowed:
-            metrics.RATE_LIMITED.labels(policy.name).inc()
-            raise RateLimited(max(reset, 1), headers)
-        await self.app(scope, receive, send)
+# KEYS[1]: the window's key; ARGV[1]: its length in seconds. Returns {requests in the window, milliseconds left}.
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('PTTL', KEYS[1])}
+"""
 
 
-class RateLimitHeadersMiddleware:
-    """Adds the RateLimit headers a request earned (RateLimitMiddleware) to its response, errors included."""
+class _RedisWindows:
+    """Windows in Redis, shared by every worker and replica: one script call per hit."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, url: str) -> None:
+        client = redis.asyncio.Redis.from_url(
+            url, socket_timeout=STORAGE_TIMEOUT_SECONDS, socket_connect_timeout=STORAGE_TIMEOUT_SECONDS
+        )
+        self.script = client.register_script(_HIT)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        state = scope.setdefault("state", {})
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start" and _HEADERS in state:
-                MutableHeaders(scope=message).update(state[_HEADERS])
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    async def hit(self, key: str, seconds: int) -> tuple[int, float]:
+        async with asyncio.timeout(STORAGE_TIMEOUT_SECONDS):
+            count, left_ms = await self.script(keys=[f"switchboard:rate:{key}"], args=[seconds])
+        return int(count), max(0, int(left_ms)) / 1000

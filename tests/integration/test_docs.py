@@ -11,13 +11,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from starlette.responses import PlainTextResponse
 from starlette.testclient import TestClient
-from starlette.types import Receive, Scope, Send
 
 from app import create_app
 from core.config import Settings
-from web.middleware import ReferenceDocsMiddleware, reference_csp
+from web.middleware import ReferenceDocs, reference_csp
 from web.spec import DOCS_PATH, HTTP_METHODS, SPEC_PATH, Contract
 
 ROOT = SPEC_PATH.parent.parent
@@ -86,13 +84,9 @@ def test_the_csp_names_each_inline_script_by_the_hash_browsers_compute() -> None
     assert directives(reference_csp(b"<p>no scripts</p>"))["script-src"] == ["'none'"]
 
 
-async def _elsewhere(scope: Scope, receive: Receive, send: Send) -> None:
-    await PlainTextResponse("elsewhere")(scope, receive, send)
-
-
 def test_until_it_is_built_the_path_answers_404_and_a_build_is_served_without_a_restart(tmp_path: Path) -> None:
     page = tmp_path / "docs" / "index.html"
-    client = TestClient(ReferenceDocsMiddleware(_elsewhere, path="/api/v1/docs", html_file=page))
+    client = TestClient(ReferenceDocs(path="/api/v1/docs", html_file=page))
 
     missing = client.get("/api/v1/docs")
     assert missing.status_code == 404
@@ -107,8 +101,12 @@ def test_until_it_is_built_the_path_answers_404_and_a_build_is_served_without_a_
     assert built.text.endswith("<script>go()</script>")
     assert sha256_source(b"go()") in built.headers["content-security-policy"]
 
-    assert client.get("/api/v1/docs/").text == "elsewhere"
-    assert client.post("/api/v1/docs").text == "elsewhere"
+
+def test_only_a_get_or_head_of_the_exact_path_is_the_reference(client: TestClient, built_docs: Path) -> None:
+    assert client.head("/api/v1/docs").status_code == 200
+    for elsewhere in (client.get("/api/v1/docs/"), client.post("/api/v1/docs")):
+        assert elsewhere.status_code == 404
+        assert elsewhere.json()["detail"] == "No resource at this path"
 
 
 def test_with_api_docs_disabled_the_ui_and_the_reference_are_404_and_the_spec_is_still_served(

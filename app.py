@@ -9,7 +9,8 @@ from typing import Any
 
 from connexion import FlaskApp
 from connexion.jsonifier import Jsonifier
-from connexion.middleware import MiddlewarePosition
+from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
+from connexion.middleware.routing import RoutingMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 
@@ -22,7 +23,7 @@ from core.tracing import configure_tracing
 from web import metrics
 from web.context import AppServices, attach, scope_state
 from web.errors import register_error_handlers
-from web.middleware import AfterSecurity, Edge, ReferenceDocs
+from web.middleware import AfterSecurity, Edge, ReferenceDocs, Routing
 from web.rate_limits import RateLimits
 from web.spec import DOCS_PATH, Contract
 from web.validation import VALIDATORS
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
 
     app = FlaskApp(
         __name__,
+        middlewares=[Routing if m is RoutingMiddleware else m for m in ConnexionMiddleware.default_middlewares],
         lifespan=lifespan,
         resolver=Resolver(function_resolver=contract.resolve_handler),
         jsonifier=Jsonifier(json, separators=(",", ":")),  # Connexion's default indents every response

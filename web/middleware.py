@@ -13,7 +13,9 @@ What every request meets, in this order:
   6. 413 for a body over MAX_BODY_BYTES and 415 for a body without a Content-Type, before anything reads it;
   7. the documents: the public contract (JSON and YAML) and the API reference;
   8. 405 with the spec's Allow for a method the spec does not declare on a path it has.
-Connexion: its error handling, Swagger UI, routing, the credential check (web/security.py).
+Connexion: its error handling and Swagger UI.
+`Routing`, in place of Connexion's router: the operation and path parameters of the route step 8 found.
+Connexion: the credential check (web/security.py).
 `AfterSecurity`, between Connexion's credential check and its validation:
   9. 404 for a request the router matched to no operation, before Flask (whose matcher is laxer) sees it;
  10. the rate limit (web/rate_limits.py): 429 past the budget, before the request is validated or served.
@@ -35,6 +37,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Any
 
+from connexion.middleware.abstract import SpecMiddleware
 from opentelemetry import propagate
 from opentelemetry.trace import Span, SpanKind, StatusCode
 from starlette.datastructures import Headers
@@ -58,7 +61,7 @@ from core.logging import client_ip_var, request_id_var
 from core.tracing import tracer
 from web import metrics
 from web.rate_limits import RateLimits
-from web.spec import Contract
+from web.spec import Contract, Route
 
 access_log = logging.getLogger("switchboard.access")
 
@@ -67,6 +70,7 @@ _PROBLEM_BYTES = 16384
 _PROBLEM_TYPE = PROBLEM_JSON.encode()
 _RATE_LIMIT_HEADERS = "switchboard.rate_limit_headers"  # scope["state"] key: step 10 leaves them for step 4
 _HEADERS = "switchboard.headers"  # scope key: the request's headers by name, read once by Edge
+_ROUTE = "switchboard.route"  # scope key: what the spec serves at the request's path (step 8), for `Routing`
 
 # Step 4: set on every response, replacing what the response had (Content-Security-Policy only if it has none).
 _SECURITY_HEADERS = [
@@ -293,11 +297,11 @@ class Edge:
             if self.reference is not None and path == self.reference.path:
                 return await self.reference(scope, receive, send)
 
-        # 8. A method the spec does not declare on this path. (Connexion's router would list one route's methods
-        # only, and answer HEAD for GET.)
-        allowed = self.contract.allowed_methods(path)
-        if allowed is not None and method not in allowed:
-            return await _send_problem(MethodNotAllowed.of(method, allowed), scope, receive, send)
+        # 8. The route, found once (`Routing` hands it to Connexion); a method the spec does not declare on this
+        # path is a 405 (Connexion's router would list one route's methods only, and answer HEAD for GET).
+        route = scope[_ROUTE] = self.contract.route(path)
+        if route is not None and method not in route.allowed:
+            return await _send_problem(MethodNotAllowed.of(method, route.allowed), scope, receive, send)
         await self.app(scope, receive, send)
 
     def _too_large(self) -> PayloadTooLarge:
@@ -352,6 +356,29 @@ def _describe(span: Span, scope: Scope, operation: str | None, status: int) -> N
     )
     if status >= 500:
         span.set_status(StatusCode.ERROR)
+
+
+class Routing(SpecMiddleware):
+    """Connexion's routing step, in place of its RoutingMiddleware (which tries every route's pattern in turn): the
+    operation and path parameters of the route Edge found (step 8), in the scope where Connexion's security,
+    validation and context look for them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def add_api(self, specification: Any, **kwargs: Any) -> None:
+        """Nothing to learn: the routes are the Contract's."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            route: Route | None = scope.get(_ROUTE)
+            operation = route.operations.get(scope["method"]) if route else None
+            routing: dict[str, str | None] = {"api_base_path": None, "operation_id": None}
+            if operation is not None:
+                routing = {"api_base_path": operation.base_path, "operation_id": operation.operation_id}
+                scope["path_params"] = dict(route.params)  # type: ignore[union-attr]
+            scope.setdefault("extensions", {})["connexion_routing"] = routing
+        await self.app(scope, receive, send)
 
 
 class AfterSecurity:

@@ -34,6 +34,16 @@ class Operation:
     path: str  # full path as served, e.g. /api/v1/plans/{planId}
     operation_id: str
     tag: str
+    base_path: str = ""  # the API it is served under (app.py mounts one per server), e.g. /api/v1
+
+
+@dataclass(frozen=True)
+class Route:
+    """What the spec serves at one concrete request path: `Contract.route`."""
+
+    allowed: frozenset[str]  # the methods declared there
+    operations: dict[str, Operation]  # by method
+    params: dict[str, str]  # the path parameters, by name
 
 
 def _date(value: object) -> date:
@@ -54,12 +64,13 @@ def _path_of(server: dict[str, Any]) -> str:
 
 
 def _path_pattern(template: str) -> re.Pattern[str]:
+    """The template as a regex whose groups are its parameters, in order."""
     parts = re.split(r"(\{[^}/]+\})", template)
-    regex = "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+    regex = "".join("([^/]+)" if part.startswith("{") else re.escape(part) for part in parts)
     return re.compile(regex)
 
 
-_Template = tuple[re.Pattern[str], int, frozenset[str]]  # (pattern, parameters, allowed methods)
+_Template = tuple[re.Pattern[str], list[str], dict[str, Operation]]  # (pattern, parameter names, operations by method)
 
 INTERNAL = "x-internal"
 
@@ -232,29 +243,29 @@ class Contract:
             for method in HTTP_METHODS:
                 if method in item:
                     op = item[method]
-                    found.append(
-                        Operation(method.upper(), self._server_of(item) + template, op["operationId"], op["tags"][0])
-                    )
+                    server = self._server_of(item)
+                    found.append(Operation(method.upper(), server + template, op["operationId"], op["tags"][0], server))
         return tuple(found)
 
     @cached_property
-    def _routes(self) -> tuple[dict[str, frozenset[str]], dict[int, list[_Template]]]:
-        """Literal paths by path, and templates by their number of segments (a parameter is one segment)."""
-        methods: dict[str, set[str]] = {}
+    def _routes(self) -> tuple[dict[str, Route], dict[int, list[_Template]]]:
+        """Literal paths' routes by path, and templates by their number of segments (a parameter is one segment)."""
+        by_path: dict[str, dict[str, Operation]] = {}
         for op in self.operations:
-            methods.setdefault(op.path, set()).add(op.method)
-        literal: dict[str, frozenset[str]] = {}
+            by_path.setdefault(op.path, {})[op.method] = op
+        literal: dict[str, Route] = {}
         templates: dict[int, list[_Template]] = {}
-        for path, allowed in methods.items():
+        for path, operations in by_path.items():
             if "{" in path:
-                template = (_path_pattern(path), path.count("{"), frozenset(allowed))
-                templates.setdefault(path.count("/"), []).append(template)
+                names = re.findall(r"\{([^}/]+)\}", path)
+                templates.setdefault(path.count("/"), []).append((_path_pattern(path), names, operations))
             else:
-                literal[path] = frozenset(allowed)
+                literal[path] = Route(frozenset(operations), operations, {})
         return literal, templates
 
-    def allowed_methods(self, path: str) -> frozenset[str] | None:
-        """The methods the spec declares for a concrete request path, or None if no path matches.
+    def route(self, path: str) -> Route | None:
+        """What the spec serves at a concrete request path, or None if no path matches. The app routes each request
+        once, with this (web/middleware.py): Connexion's router would try every route's pattern in turn.
 
         As OpenAPI says, a concrete path wins over a template that also matches it: /admin/jobs/cleanup
         is that path, not /admin/jobs/{jobId} with jobId "cleanup".
@@ -262,12 +273,26 @@ class Contract:
         literal, templates = self._routes
         if path in literal:
             return literal[path]
-        candidates = templates.get(path.count("/"), ())
-        matching = [(params, allowed) for pattern, params, allowed in candidates if pattern.fullmatch(path)]
+        matching = [
+            (names, operations, match)
+            for pattern, names, operations in templates.get(path.count("/"), ())
+            if (match := pattern.fullmatch(path))
+        ]
         if not matching:
             return None
-        fewest = min(params for params, _ in matching)
-        return frozenset().union(*(allowed for params, allowed in matching if params == fewest))
+        fewest = min(len(names) for names, _, _ in matching)
+        operations: dict[str, Operation] = {}
+        params: dict[str, str] = {}
+        for names, found, match in matching:
+            if len(names) == fewest:
+                operations = {**found, **operations}
+                params = params or dict(zip(names, match.groups(), strict=True))
+        return Route(frozenset(operations), operations, params)
+
+    def allowed_methods(self, path: str) -> frozenset[str] | None:
+        """The methods the spec declares for a concrete request path, or None if no path matches (`route`)."""
+        route = self.route(path)
+        return route.allowed if route else None
 
     @cached_property
     def person_scopes(self) -> dict[str, frozenset[str]]:

@@ -36,7 +36,7 @@ def main() -> None:
                 Deliverer(
                     database,
                     lambda: Cipher.from_settings(settings),
-                    allow_local=settings.app_env != "production",
+                    allow_local=settings.allow_local_targets,
                     timeout=settings.webhook_timeout_seconds,
                 ).deliver_job,
                 settings.webhook_concurrency,

@@ -65,6 +65,11 @@ def is_allowed_address(address: str, *, allow_local: bool) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or site_local)
 
 
+def allowed_scheme(scheme: str, *, allow_local: bool) -> bool:
+    """The one https rule: an endpoint is https, or plain http where local targets are allowed."""
+    return scheme == "https" or (allow_local and scheme == "http")
+
+
 def checked_addresses(url: str, *, allow_local: bool) -> list[str]:
     """The addresses the URL's host resolves to (one lookup), in the resolver's order, all of them allowed;
     else TargetNotAllowed, whose message may be shown to the customer and so never names an address."""
@@ -74,7 +79,7 @@ def checked_addresses(url: str, *, allow_local: bool) -> list[str]:
         raise TargetNotAllowed("the endpoint's URL is not valid") from None
     if parsed.port is not None and not 0 < parsed.port < 65536:
         raise TargetNotAllowed("the endpoint's URL is not valid")
-    if parsed.scheme != "https" and not (allow_local and parsed.scheme == "http"):
+    if not allowed_scheme(parsed.scheme, allow_local=allow_local):
         raise TargetNotAllowed("the endpoint must be https")
     host = parsed.raw_host.decode("ascii")
     if not host:

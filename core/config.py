@@ -285,6 +285,12 @@ class Settings(BaseSettings):
         return self.app_env == "development" and not self.metrics_token
 
     @property
+    def allow_local_targets(self) -> bool:
+        """Whether a webhook endpoint may be plain http and on loopback: outside production only, so tests and
+        `make run` can target a local receiver (connectors/webhooks.py)."""
+        return self.app_env != "production"
+
+    @property
     def google_calendar_enabled(self) -> bool:
         return bool(self.google_client_id)
 

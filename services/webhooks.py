@@ -41,7 +41,7 @@ MAX_ATTEMPTS = 200  # the window ends it first (backoff is capped at 30 minutes)
 
 def _check_scheme(fields: dict[str, Any], allow_local: bool) -> None:
     """In production an endpoint is https (where it resolves to is checked at each delivery)."""
-    if "url" in fields and not allow_local and not fields["url"].startswith("https://"):
+    if "url" in fields and not sender.allowed_scheme(fields["url"].partition("://")[0], allow_local=allow_local):
         raise BusinessRuleBroken("webhook_url_not_allowed", "A webhook endpoint must be https.", field="url")
 
 

@@ -9,29 +9,29 @@ from typing import Any
 from models import Job, JobStatus
 from schemas.job import job_list_schema, job_schema
 from web.context import session
-from web.responses import JSON, Response
+from web.responses import Response, no_content, ok
 
 
 def list_jobs(limit: int, cursor: str | None = None, status: str | None = None, kind: str | None = None) -> Response:
-    return job_list_schema.dump(Job.page(session(), status=status, kind=kind, limit=limit, cursor=cursor)), 200, JSON
+    return ok(job_list_schema.dump(Job.page(session(), status=status, kind=kind, limit=limit, cursor=cursor)))
 
 
 def get_job(job_id: str) -> Response:
-    return job_schema.dump(Job.get(session(), uuid.UUID(job_id))), 200, JSON
+    return ok(job_schema.dump(Job.get(session(), uuid.UUID(job_id))))
 
 
 def retry_job(job_id: str) -> Response:
     job = Job.get(session(), uuid.UUID(job_id), for_update=True)
     job.retry()
-    return job_schema.dump(job), 200, JSON
+    return ok(job_schema.dump(job))
 
 
 def delete_job(job_id: str) -> Response:
     Job.get(session(), uuid.UUID(job_id), for_update=True).remove(session())
-    return None, 204, {}
+    return no_content()
 
 
 def clean_up_jobs(body: dict[str, Any]) -> Response:
     older_than = timedelta(days=body["olderThanDays"])
     deleted = Job.clean_up(session(), status=JobStatus(body["status"]), older_than=older_than)
-    return {"deleted": deleted}, 200, JSON
+    return ok({"deleted": deleted})

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from core.tenancy import Caller
 from models import AuditEvent
 from schemas.audit import audit_event_list_schema
-from web.context import session
-from web.responses import JSON, Response
+from web.context import caller, session
+from web.responses import Response, ok
 from web.validation import utc_instant
 
 
 def list_audit_events(
-    token_info: dict[str, Any],
     limit: int,
     cursor: str | None = None,
     action: str | None = None,
@@ -23,7 +19,7 @@ def list_audit_events(
 ) -> Response:
     page = AuditEvent.page(
         session(),
-        Caller.of(token_info).business,
+        caller().business,
         action=action,
         actor_id=actor_id,
         since=utc_instant(since, "since") if since else None,
@@ -31,4 +27,4 @@ def list_audit_events(
         limit=limit,
         cursor=cursor,
     )
-    return audit_event_list_schema.dump(page), 200, JSON
+    return ok(audit_event_list_schema.dump(page))

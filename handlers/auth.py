@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import flask
@@ -12,21 +11,21 @@ from schemas.auth_session import dump_sessions
 from schemas.user import user_schema
 from services import accounts
 from web import oauth
-from web.context import session, settings, tokens
-from web.responses import JSON, JSON_NO_STORE, Response
+from web.context import caller, session, settings, tokens
+from web.responses import NO_STORE, Response, accepted, created, no_content, ok
 
 
 def register_user(body: dict[str, Any]) -> Response:
     user = accounts.register(session(), settings(), email=body["email"], password=body["password"], name=body["name"])
-    return user_schema.dump(user), 201, {**JSON, "Location": "/api/v1/users/me"}
+    return created(user_schema.dump(user), location="/api/v1/users/me")
 
 
 def login(body: dict[str, Any]) -> Response:
-    return _sign_in(body["email"], body["password"]), 200, JSON_NO_STORE
+    return ok(_sign_in(body["email"], body["password"]), **NO_STORE)
 
 
 def refresh_tokens(body: dict[str, Any]) -> Response:
-    return accounts.refresh(session(), tokens(), body["refreshToken"]), 200, JSON_NO_STORE
+    return ok(accounts.refresh(session(), tokens(), body["refreshToken"]), **NO_STORE)
 
 
 def issue_token(body: dict[str, Any]) -> Response:
@@ -38,7 +37,7 @@ def issue_token(body: dict[str, Any]) -> Response:
             pair = accounts.refresh(session(), tokens(), *oauth.required(body, "refresh_token"))
         else:
             raise oauth.unsupported_grant(body["grant_type"])
-    return oauth.token_response(pair), 200, oauth.TOKEN_HEADERS
+    return ok(oauth.token_response(pair), **oauth.TOKEN_HEADERS)
 
 
 def _sign_in(email: str, password: str) -> dict[str, Any]:
@@ -53,40 +52,41 @@ def _sign_in(email: str, password: str) -> dict[str, Any]:
     )
 
 
-def logout(token_info: dict[str, Any]) -> Response:
-    accounts.sign_out(session(), token_info["sid"])
-    return None, 204, {}
+def logout() -> Response:
+    accounts.sign_out(session(), caller().session_id)
+    return no_content()
 
 
 def get_jwks() -> Response:
-    return tokens().public_jwks(), 200, JSON
+    return ok(tokens().public_jwks())
 
 
-def list_sessions(user: str, token_info: dict[str, Any], limit: int, cursor: str | None = None) -> Response:
-    page = AuthSession.page_of_active(session(), uuid.UUID(user), limit=limit, cursor=cursor)
-    return dump_sessions(page, token_info["sid"]), 200, JSON
+def list_sessions(limit: int, cursor: str | None = None) -> Response:
+    me = caller()
+    page = AuthSession.page_of_active(session(), me.person, limit=limit, cursor=cursor)
+    return ok(dump_sessions(page, me.session_id or ""))  # an identity provider's token is none of ours
 
 
-def revoke_session(user: str, session_id: str) -> Response:
-    accounts.revoke_session(session(), user, session_id)
-    return None, 204, {}
+def revoke_session(session_id: str) -> Response:
+    accounts.revoke_session(session(), str(caller().person), session_id)
+    return no_content()
 
 
 def verify_email(body: dict[str, Any]) -> Response:
     accounts.verify_email(session(), body["token"])
-    return None, 204, {}
+    return no_content()
 
 
-def resend_verification_email(user: str) -> Response:
-    accounts.resend_verification(session(), settings(), user)
-    return None, 202, {}
+def resend_verification_email() -> Response:
+    accounts.resend_verification(session(), settings(), str(caller().person))
+    return accepted()
 
 
 def forgot_password(body: dict[str, Any]) -> Response:
     accounts.request_password_reset(session(), settings(), body["email"])
-    return None, 202, {}
+    return accepted()
 
 
 def reset_password(body: dict[str, Any]) -> Response:
     accounts.reset_password(session(), body["token"], body["newPassword"])
-    return None, 204, {}
+    return no_content()

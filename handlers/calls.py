@@ -6,20 +6,18 @@ import uuid
 from typing import Any
 
 from connectors.twilio_recordings import Audio
-from core.tenancy import Caller
 from models import Call
 from schemas.call import call_list_schema, call_schema
 from schemas.events import event_schema
 from schemas.receptionist import decision_schema
 from services import recordings, telephony
-from web.context import now, services, session
+from web.context import app_services, caller, now, session
 from web.idempotency import idempotent
-from web.responses import JSON, Response, streamed
+from web.responses import Response, created, ok, streamed
 from web.validation import utc_instant
 
 
 def list_calls(
-    token_info: dict[str, Any],
     limit: int,
     cursor: str | None = None,
     status: str | None = None,
@@ -30,7 +28,7 @@ def list_calls(
 ) -> Response:
     page = Call.page(
         session(),
-        Caller.of(token_info).business,
+        caller().business,
         status=status,
         direction=direction,
         simulated=simulated,
@@ -39,33 +37,34 @@ def list_calls(
         limit=limit,
         cursor=cursor,
     )
-    return call_list_schema.dump(page), 200, JSON
+    return ok(call_list_schema.dump(page))
 
 
-def get_call(token_info: dict[str, Any], call_id: str) -> Response:
-    return call_schema.dump(Call.get(session(), Caller.of(token_info).business, uuid.UUID(call_id))), 200, JSON
+def get_call(call_id: str) -> Response:
+    return ok(call_schema.dump(Call.get(session(), caller().business, uuid.UUID(call_id))))
 
 
 @idempotent
-def simulate_call(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
+def simulate_call(body: dict[str, Any]) -> Response:
     fields = {**body, "at": utc_instant(body["at"], "at")} if "at" in body else body
-    call, decision, emitted = telephony.simulate(session(), Caller.of(token_info), fields, now=now())
+    call, decision, emitted = telephony.simulate(session(), caller(), fields, now=now())
     answer = {
         "call": call_schema.dump(call),
         "decision": decision_schema.dump(decision),
         "events": event_schema.dump(emitted, many=True),
     }
-    return answer, 201, {**JSON, "Location": f"/api/v1/calls/{call.id}"}
+    return created(answer, location=f"/api/v1/calls/{call.id}")
 
 
-def get_call_recording(token_info: dict[str, Any], call_id: str) -> Any:
+def get_call_recording(call_id: str) -> Any:
     call = uuid.UUID(call_id)
-    audio = recordings.open_call_recording(session(), services().recordings, Caller.of(token_info).business, call)
+    audio = recordings.open_call_recording(session(), app_services().recordings, caller().business, call)
     return _audio(audio, f"voicemail-{call}.mp3")
 
 
 def play_recording(token: str) -> Any:
-    audio = recordings.open_linked_recording(session(), services().cipher, services().recordings, token)
+    app = app_services()
+    audio = recordings.open_linked_recording(session(), app.cipher, app.recordings, token)
     return _audio(audio, "voicemail.mp3")
 
 

@@ -2,45 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from core.tenancy import Caller
 from models import CalendarConnection
 from schemas.business import calendar_status_schema
 from services import calendar
-from web.context import services, session
-from web.responses import JSON, Response
+from web.context import app_services, caller, session
+from web.responses import Response, no_content, ok, redirect
 
 
-def start_google_calendar_connection(token_info: dict[str, Any]) -> Response:
-    google = services().google
+def start_google_calendar_connection() -> Response:
+    google = app_services().google
     if google is None:
-        return calendar.NOT_CONFIGURED, 200, JSON
-    caller = Caller.of(token_info)
-    return _redirect(google.consent_url(caller.business, caller.person))
+        return ok(calendar.NOT_CONFIGURED)
+    me = caller()
+    return redirect(google.consent_url(me.business, me.person))
 
 
 def complete_google_calendar_connection(
     state: str, code: str | None = None, error: str | None = None, scope: str | None = None
 ) -> Response:
-    app = services()
+    app = app_services()
     outcome = calendar.complete(session(), app.google, app.cipher, state=state, code=code, error=error)
     if app.settings.frontend_url_configured:
-        return _redirect(outcome.frontend_location(app.settings.frontend_url))
-    return outcome.body(), 200, JSON
+        return redirect(outcome.frontend_location(app.settings.frontend_url))
+    return ok(outcome.body())
 
 
-def get_google_calendar(token_info: dict[str, Any]) -> Response:
-    connection = CalendarConnection.of(session(), Caller.of(token_info).business)
-    return calendar_status_schema.dump(CalendarConnection.status(connection)), 200, JSON
+def get_google_calendar() -> Response:
+    connection = CalendarConnection.of(session(), caller().business)
+    return ok(calendar_status_schema.dump(CalendarConnection.status(connection)))
 
 
-def disconnect_google_calendar(token_info: dict[str, Any]) -> Response:
-    app = services()
-    calendar.disconnect(session(), app.google, app.cipher, Caller.of(token_info))
-    return None, 204, {}
-
-
-def _redirect(url: str) -> Response:
-    # No body, but Connexion wants one of the operation's media types named (connexion#1956).
-    return None, 302, {**JSON, "Location": url}
+def disconnect_google_calendar() -> Response:
+    app = app_services()
+    calendar.disconnect(session(), app.google, app.cipher, caller())
+    return no_content()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from core.tenancy import Caller
 from models import WebhookDelivery, WebhookEndpoint
 from schemas.webhook import (
     dump_with_secret,
@@ -15,54 +14,52 @@ from schemas.webhook import (
     webhook_endpoint_schema,
 )
 from services import webhooks
-from web.context import services, session, settings
+from web.context import app_services, caller, session, settings
 from web.idempotency import idempotent
-from web.responses import JSON, JSON_NO_STORE, Response
+from web.responses import NO_STORE, Response, accepted, created, no_content, ok
 
 
-def list_webhook_endpoints(token_info: dict[str, Any], limit: int, cursor: str | None = None) -> Response:
-    page = WebhookEndpoint.page(session(), Caller.of(token_info).business, limit=limit, cursor=cursor)
-    return webhook_endpoint_list_schema.dump(page), 200, JSON
+def list_webhook_endpoints(limit: int, cursor: str | None = None) -> Response:
+    page = WebhookEndpoint.page(session(), caller().business, limit=limit, cursor=cursor)
+    return ok(webhook_endpoint_list_schema.dump(page))
 
 
 @idempotent(withhold=("secret",))
-def create_webhook_endpoint(token_info: dict[str, Any], body: dict[str, Any]) -> Response:
+def create_webhook_endpoint(body: dict[str, Any]) -> Response:
     endpoint, secret = webhooks.create(
-        session(), services().cipher, Caller.of(token_info), body, allow_local=settings().app_env != "production"
+        session(), app_services().cipher, caller(), body, allow_local=settings().allow_local_targets
     )
-    headers = {**JSON_NO_STORE, "Location": f"/api/v1/webhook-endpoints/{endpoint.id}"}
-    return dump_with_secret(endpoint, secret), 201, headers
+    location = f"/api/v1/webhook-endpoints/{endpoint.id}"
+    return created(dump_with_secret(endpoint, secret), location=location, **NO_STORE)
 
 
-def get_webhook_endpoint(token_info: dict[str, Any], endpoint_id: str) -> Response:
-    endpoint = WebhookEndpoint.get(session(), Caller.of(token_info).business, uuid.UUID(endpoint_id))
-    return webhook_endpoint_schema.dump(endpoint), 200, JSON
+def get_webhook_endpoint(endpoint_id: str) -> Response:
+    endpoint = WebhookEndpoint.get(session(), caller().business, uuid.UUID(endpoint_id))
+    return ok(webhook_endpoint_schema.dump(endpoint))
 
 
-def update_webhook_endpoint(token_info: dict[str, Any], endpoint_id: str, body: dict[str, Any]) -> Response:
-    allow_local = settings().app_env != "production"
-    endpoint = webhooks.update(session(), Caller.of(token_info), uuid.UUID(endpoint_id), body, allow_local=allow_local)
-    return webhook_endpoint_schema.dump(endpoint), 200, JSON
+def update_webhook_endpoint(endpoint_id: str, body: dict[str, Any]) -> Response:
+    allow_local = settings().allow_local_targets
+    endpoint = webhooks.update(session(), caller(), uuid.UUID(endpoint_id), body, allow_local=allow_local)
+    return ok(webhook_endpoint_schema.dump(endpoint))
 
 
-def delete_webhook_endpoint(token_info: dict[str, Any], endpoint_id: str) -> Response:
-    webhooks.delete(session(), Caller.of(token_info), uuid.UUID(endpoint_id))
-    return None, 204, {}
+def delete_webhook_endpoint(endpoint_id: str) -> Response:
+    webhooks.delete(session(), caller(), uuid.UUID(endpoint_id))
+    return no_content()
 
 
-def rotate_webhook_secret(token_info: dict[str, Any], endpoint_id: str) -> Response:
-    endpoint, secret = webhooks.rotate(session(), services().cipher, Caller.of(token_info), uuid.UUID(endpoint_id))
-    return dump_with_secret(endpoint, secret), 200, JSON_NO_STORE
+def rotate_webhook_secret(endpoint_id: str) -> Response:
+    endpoint, secret = webhooks.rotate(session(), app_services().cipher, caller(), uuid.UUID(endpoint_id))
+    return ok(dump_with_secret(endpoint, secret), **NO_STORE)
 
 
-def list_webhook_deliveries(
-    token_info: dict[str, Any], endpoint_id: str, limit: int, cursor: str | None = None
-) -> Response:
-    endpoint = WebhookEndpoint.get(session(), Caller.of(token_info).business, uuid.UUID(endpoint_id))
+def list_webhook_deliveries(endpoint_id: str, limit: int, cursor: str | None = None) -> Response:
+    endpoint = WebhookEndpoint.get(session(), caller().business, uuid.UUID(endpoint_id))
     page = WebhookDelivery.page(session(), endpoint.id, limit=limit, cursor=cursor)
-    return webhook_delivery_list_schema.dump(page), 200, JSON
+    return ok(webhook_delivery_list_schema.dump(page))
 
 
-def retry_webhook_delivery(token_info: dict[str, Any], endpoint_id: str, delivery_id: str) -> Response:
-    delivery = webhooks.redeliver(session(), Caller.of(token_info), uuid.UUID(endpoint_id), uuid.UUID(delivery_id))
-    return webhook_delivery_schema.dump(delivery), 202, JSON
+def retry_webhook_delivery(endpoint_id: str, delivery_id: str) -> Response:
+    delivery = webhooks.redeliver(session(), caller(), uuid.UUID(endpoint_id), uuid.UUID(delivery_id))
+    return accepted(webhook_delivery_schema.dump(delivery))

@@ -1,8 +1,9 @@
 """The request context: how handlers and the web layer reach the app's services, one way.
 
-`create_app` builds one `AppServices` and `attach`es it: to Flask, where handlers read it (`services()`
+`create_app` builds one `AppServices` and `attach`es it: to Flask, where handlers read it (`app_services()`
 and the shortcuts below), and to every ASGI scope, where the spec's security functions, which Connexion
-runs outside Flask, read the same object (`of_request`). Nothing below web/ reaches for it: services,
+runs outside Flask, read the same object (`of_request`). Who calls an operation is read one way too:
+`caller()`, from what those security functions confirmed. Nothing below web/ reaches for it: services,
 models and connectors get what they need as arguments.
 
 It also owns the unit of work: one session per request (`session()`), the one where the database half of
@@ -16,12 +17,14 @@ meant to send. The only other commits are core.db's `outliving`, `commit_early` 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 import flask
 from connexion import FlaskApp
+from connexion.context import context as connexion_context
 from connexion.lifecycle import ConnexionRequest
 from sqlalchemy.orm import Session
 
@@ -31,6 +34,7 @@ from connectors.twilio_recordings import TwilioRecordings
 from core.config import Settings
 from core.crypto import Cipher
 from core.db import Database
+from core.tenancy import Caller
 from core.tokens import TokenService
 from models.base import utcnow
 
@@ -113,31 +117,56 @@ def _confirm_credentials() -> None:
         confirm(session())
 
 
-def services() -> AppServices:
+def app_services() -> AppServices:
     """The services of the app serving the current request."""
     return flask.current_app.extensions[_KEY]  # type: ignore[no-any-return]
 
 
 def settings() -> Settings:
-    return services().settings
+    return app_services().settings
 
 
 def database() -> Database:
-    return services().database
+    return app_services().database
 
 
 def tokens() -> TokenService:
-    return services().tokens
+    return app_services().tokens
 
 
 def now() -> datetime:
-    return services().clock()
+    return app_services().clock()
+
+
+@dataclass(frozen=True)
+class RequestCaller(Caller):
+    """The caller, with what only the request's credential tells: the sign-in session it belongs to (None for an
+    API key, or a token of the external identity provider) and the scopes it was granted."""
+
+    session_id: str | None = None
+    scopes: tuple[str, ...] = ()
+
+
+def caller() -> RequestCaller:
+    """Who calls the current operation, a person or an API key, as the spec's security functions confirmed it
+    (web/security.py; Connexion's `token_info`). Only for operations that declare a person's or a key's security."""
+    info: dict[str, Any] | None = connexion_context.get("token_info")
+    if not info:
+        raise RuntimeError("the operation declares no security, so it has no caller (no token_info in the context)")
+    found = Caller.of(info)
+    return RequestCaller(
+        found.business_id,
+        found.user_id,
+        found.api_key_id,
+        session_id=info.get("sid"),
+        scopes=tuple(info.get("scope", ())),
+    )
 
 
 def session() -> Session:
     """The current request's session, opened on first use."""
     if "db_session" not in flask.g:
-        flask.g.db_session = services().database.sessions()
+        flask.g.db_session = app_services().database.sessions()
     return flask.g.db_session  # type: ignore[no-any-return]
 
 

@@ -1,7 +1,8 @@
 """The spec's security functions: the checks every request with a bearer token or an API key gets.
 
 `token_info` is the spec's `x-tokenInfoFunc`, `api_key_info` its `x-apikeyInfoFunc`, `bearer_info` its
-`x-bearerInfoFunc` (which accepts nothing itself: see there). Connexion calls them in the ASGI layer, on the
+`x-bearerInfoFunc` (which accepts nothing itself: see there), and `twilio_signature_info` the function of the
+internal `twilioSignature` scheme that Twilio's callbacks declare. Connexion calls them in the ASGI layer, on the
 event loop, outside Flask; they find the app's services in the scope (web.context.of_request).
 
 A credential is checked in two halves, both on every request. Here, without the database: our token's
@@ -30,6 +31,7 @@ from connectors.identity_provider import ExternalIdp
 from core.errors import Unauthorized
 from models import ApiKey, AuthSession, User
 from models.api_key import is_well_formed
+from web import twilio
 from web.context import AppServices, await_confirmation, of_request
 
 Confirmation = Callable[[Session], dict[str, Any]]
@@ -132,3 +134,17 @@ def metrics_token_info(token: str, request: ConnexionRequest) -> dict[str, Any] 
     if expected and hmac.compare_digest(token.encode(), expected.encode()):
         return {"sub": None, "metrics": True}
     return None
+
+
+def twilio_signature_info(signature: str, request: ConnexionRequest) -> dict[str, Any]:
+    """The spec's `x-apikeyInfoFunc` of `twilioSignature` (`X-Twilio-Signature`, on Twilio's callbacks only).
+
+    The signature covers the URL and the form body, and Connexion gives security functions the request's scope
+    but not its body. So the check is the second half here, as the database half of the other credentials is:
+    web.twilio.check_signature runs in Flask before the handler, where the form is read, and answers 403
+    `invalid_signature`. This half refuses nothing itself: the operations list `{}` beside the scheme (so a
+    request without the header meets the spec's required-parameter 400, not Connexion's 401), and that
+    alternative would take the place of a refusal here.
+    """
+    await_confirmation(request, lambda _session: twilio.check_signature(signature))
+    return {"sub": None, "twilio": True}

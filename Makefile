@@ -122,8 +122,9 @@ e2e: $(INSTALLED) ## The receptionist end-to-end scripts (full, then smoke) agai
 sdk: $(INSTALLED) ## SDKs from the served URL of live gunicorn: generated, packaged into build/sdk/ (wheel, npm), installed and run against it (needs DATABASE_URL)
 	scripts/live-sdk
 
-bench: $(INSTALLED) ## Switchboard beside a plain Flask baseline on PostgreSQL with 10,000 plans (wrk; BENCH_PROFILE=1: py-spy)
-	@command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null 2>&1 || sudo apt-get install -y -qq wrk; }
+bench: $(INSTALLED) ## Switchboard beside a plain Flask baseline, 10,000 plans: instructions/request (callgrind) and wrk (BENCH_COUNT=only: the counts alone, a few minutes; BENCH_COUNT=0: wrk alone; BENCH_ONLY=text: some endpoints; BENCH_PROFILE=1: py-spy)
+	@test "$(BENCH_COUNT)" = only || command -v wrk >/dev/null || { echo "installing wrk"; apt-get install -y -qq wrk >/dev/null 2>&1 || sudo apt-get install -y -qq wrk; }
+	@test "$(BENCH_COUNT)" = 0 || command -v valgrind >/dev/null || { echo "installing valgrind"; apt-get install -y -qq valgrind >/dev/null 2>&1 || sudo apt-get install -y -qq valgrind; }
 	scripts/with-postgres $(BIN)/python scripts/bench.py
 
 bench-scale: $(INSTALLED) ## Every list on a small and a large database (1M calls, audit events, jobs), EXPLAIN, job claim, worker jobs/s

@@ -1,11 +1,17 @@
 """Benchmark: Switchboard beside a plain Flask baseline doing the same work, on PostgreSQL with 10,000 plans.
 
-Run with `make bench` (which provides a throwaway PostgreSQL). Both stacks run at once on the same database
-with 2 gunicorn workers each: Switchboard as production starts it (uvicorn workers, APP_ENV=production),
-the baseline (bench/baseline_app.py) on sync workers. Each endpoint is warmed up on both, then measured in
-BENCH_ROUNDS alternating rounds (ABBA...) with wrk. Prints, per endpoint and stack, the median req/s, p99
-and the workers' CPU milliseconds per request, the ratios, and the spread of req/s across rounds. Record the
-output in docs/benchmarks.md.
+Run with `make bench` (which provides a throwaway PostgreSQL). Two measures, printed side by side:
+- **Instructions per request** (bench/instructions.py): each endpoint served in-process under valgrind's
+  callgrind, Switchboard's ASGI app and the baseline's WSGI app, BENCH_COUNT_RUNS runs (default 3) of
+  BENCH_COUNT_REQUESTS counted requests per endpoint (default 40). Deterministic to about 1%: the figure to
+  judge a code change by. `BENCH_COUNT=only make bench` runs these alone (no wrk; a few minutes).
+- **wrk** (BENCH_COUNT=0 runs it alone): both stacks at once on the same database with 2 gunicorn workers
+  each: Switchboard as production starts it (uvicorn workers, APP_ENV=production), the baseline
+  (bench/baseline_app.py) on sync workers. Each endpoint is warmed up on both, then measured in
+  BENCH_ROUNDS alternating rounds (ABBA...) with wrk. Prints, per endpoint and stack, the median req/s,
+  p99 and the workers' CPU milliseconds per request, the ratios, and the spread of req/s across rounds.
+  On this shared machine these move by 10-20% between runs.
+BENCH_ONLY=TEXT measures only the endpoints whose name contains TEXT. Record the output in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from twilio.request_validator import RequestValidator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.instructions import Request, count, median, spread  # noqa: E402
 from models import Country, ExternalPlan, ExternalPlanCountry  # noqa: E402
 from models.business import WEEKDAYS  # noqa: E402
 
@@ -40,9 +47,12 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 PROFILE = os.environ.get("BENCH_PROFILE") == "1"  # also py-spy one Switchboard worker on each hot endpoint
 PROFILES = ROOT / "docs" / "benchmarks"
 CONNECTIONS = os.environ.get("BENCH_CONNECTIONS", "32")
-ONLY = os.environ.get("BENCH_ONLY", "")
+ONLY = os.environ.get("BENCH_ONLY", "")  # measure only the endpoints whose name contains this
+COUNT = os.environ.get("BENCH_COUNT", "1")  # "only": instruction counts alone; "0": wrk alone
+COUNT_RUNS = int(os.environ.get("BENCH_COUNT_RUNS", "3"))
+COUNT_REQUESTS = int(os.environ.get("BENCH_COUNT_REQUESTS", "40"))
 TWILIO_TOKEN, PUBLIC_BASE_URL = "bench-twilio-auth-token", "https://bench.switchboard.test"
-VOICE_PATH = "/api/v1/telephony/twilio/voice"  # measure only the endpoints whose name contains this
+VOICE_PATH = "/api/v1/telephony/twilio/voice"
 BIN = Path(sys.executable).parent
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -125,15 +135,20 @@ def open_receptionist(base: str, token: str, database_url: str) -> str:
     return number
 
 
-def voice_request(to: str) -> Path:
-    """A wrk script posting Twilio's voice webhook for one call, signed as Twilio signs it (the same call
-    each time: the lookup, the signature check and the idempotent insert all run)."""
+def voice_form(to: str) -> tuple[str, str]:
+    """Twilio's voice webhook for one call, as a form body and its signature, signed as Twilio signs it (the
+    same call each time: the lookup, the signature check and the idempotent insert all run)."""
     form = {"CallSid": f"CA{'0' * 32}", "AccountSid": f"AC{'0' * 32}", "From": "+14155550123", "To": to}
-    signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE_URL + VOICE_PATH, form)
+    return urlencode(form), RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE_URL + VOICE_PATH, form)
+
+
+def voice_request(to: str) -> Path:
+    """A wrk script posting voice_form(to)."""
+    body, signature = voice_form(to)
     script = ROOT / "reports" / "bench-voice.lua"
     script.write_text(
         'wrk.method = "POST"\n'
-        f"wrk.body = {json.dumps(urlencode(form))}\n"
+        f"wrk.body = {json.dumps(body)}\n"
         'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
         f'wrk.headers["X-Twilio-Signature"] = "{signature}"\n'
     )
@@ -223,15 +238,45 @@ def measure(workers: list[int], url: str, options: Sequence[str]) -> dict[str, f
     return result
 
 
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+def counted_requests(plan_id: str, token: str, api_key: str, receptionist: str) -> list[Request]:
+    """The endpoints wrk loads, as bench/instructions.py serves them in-process (same names)."""
+    body, signature = voice_form(receptionist)
+    form = (("Content-Type", "application/x-www-form-urlencoded"), ("X-Twilio-Signature", signature))
+    me = "/api/v1/business/me"
+    return [
+        Request("GET /health-check/liveness", "GET", "/health-check/liveness"),
+        Request("GET /api/v1/plans/{planId}", "GET", f"/api/v1/plans/{plan_id}"),
+        Request("GET /api/v1/plans?limit=20", "GET", "/api/v1/plans", "limit=20"),
+        Request("GET /api/v1/business/me (JWT)", "GET", me, "", (("Authorization", f"Bearer {token}"),)),
+        Request("GET /api/v1/business/me (key)", "GET", me, "", (("X-API-Key", api_key),)),
+        Request("POST .../twilio/voice", "POST", VOICE_PATH, "", form, body),
+    ]
+
+
+def print_counts(counts: dict[str, dict[str, list[float]]], ratios: dict[str, dict[str, float]]) -> None:
+    """One table: instructions per request (median of the runs, and their spread), then wrk's ratios."""
+    print(
+        f"instructions per request (callgrind, in-process; median of {COUNT_RUNS} runs of {COUNT_REQUESTS} requests"
+        " per endpoint; spread = (max - min) / median)" + ("; wrk: medians of the rounds above" if ratios else "")
+    )
+    print(
+        f"{'endpoint':<30} {'Switchboard Ir':>14} {'Flask Ir':>11} {'Ir x':>6} {'spread SB; Flask':>17}"
+        + (f" {'wrk CPU x':>10} {'wrk req/s x':>12}" if ratios else "")
+    )
+    for name, runs in counts["switchboard"].items():
+        sb, fl = median(runs), median(counts["flask"][name])
+        spreads = f"{spread(runs):.2f}%; {spread(counts['flask'][name]):.2f}%"
+        line = f"{name:<30} {sb:>14,.0f} {fl:>11,.0f} {sb / fl:>6.2f} {spreads:>17}"
+        if name in ratios:
+            line += f" {ratios[name]['cpu']:>10.2f} {ratios[name]['rps']:>12.2f}"
+        print(line)
 
 
 def main() -> None:
-    if shutil.which("wrk") is None:
+    if COUNT != "only" and shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk (Debian/Ubuntu) or brew install wrk")
+    if COUNT != "0" and shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed: apt-get install -y valgrind (or BENCH_COUNT=0: wrk alone)")
     database_url = os.environ["DATABASE_URL"]
     subprocess.run([BIN / "alembic", "upgrade", "head"], cwd=ROOT, check=True)  # noqa: S603
     subprocess.run([BIN / "python", "-m", "cli.catalog"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
@@ -246,10 +291,9 @@ def main() -> None:
     signing_key = ECKey.generate_key("P-256", parameters={"kid": "bench"}, private=True)
     env["JWT_PRIVATE_KEYS"] = json.dumps(KeySet([signing_key]).as_dict(private=True))  # both stacks verify it
     (ROOT / "reports").mkdir(exist_ok=True)
-    stacks = {
-        "switchboard": start("switchboard", [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py"], env),
-        "flask": start("flask", [str(BIN / "gunicorn"), "-c", "bench/gunicorn_baseline.py"], env),
-    }
+    stacks = {"switchboard": start("switchboard", [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py"], env)}
+    if COUNT != "only":
+        stacks["flask"] = start("flask", [str(BIN / "gunicorn"), "-c", "bench/gunicorn_baseline.py"], env)
     try:
         for _, base in stacks.values():
             subprocess.run([BIN / "python", "scripts/wait_ready.py", f"{base}/health-check/liveness", "30"], check=True)  # noqa: S603
@@ -259,6 +303,13 @@ def main() -> None:
         }
         token, api_key = credentials(stacks["switchboard"][1])
         receptionist = open_receptionist(stacks["switchboard"][1], token, database_url)
+        counts: dict[str, dict[str, list[float]]] = {}
+        if COUNT != "0":  # first, while the access token (15 minutes) is fresh and the machine is quiet
+            requests = [r for r in counted_requests(plan_id, token, api_key, receptionist) if ONLY in r.name]
+            counts = count(requests, env, runs=COUNT_RUNS, n=COUNT_REQUESTS)
+            if COUNT == "only":
+                print_counts(counts, {})
+                return
         targets: dict[str, tuple[str, list[str]]] = {
             "GET /health-check/liveness": ("/health-check/liveness", []),
             "GET /api/v1/plans/{planId}": (f"/api/v1/plans/{plan_id}", []),
@@ -276,6 +327,7 @@ def main() -> None:
             f" {'p99 ms':>7} {'CPU x':>6} {'req/s x':>8} {'p99 x':>6}  spread of req/s (SB; Flask)"
         )
         targets = {name: target for name, target in targets.items() if ONLY in name}
+        ratios: dict[str, dict[str, float]] = {}
         for name, (path, options) in targets.items():
             results: dict[str, list[dict[str, float]]] = {stack: [] for stack in stacks}
             for _, base in stacks.values():
@@ -288,15 +340,19 @@ def main() -> None:
                 {key: median([r[key] for r in results[s]]) for key in ("rps", "cpu_ms", "p99", "non2xx")}
                 for s in stacks
             )
-            spread = "; ".join(
+            spread_ = "; ".join(
                 f"{min(r['rps'] for r in results[s]):.0f}-{max(r['rps'] for r in results[s]):.0f}" for s in stacks
             )
+            ratios[name] = {"cpu": sb["cpu_ms"] / fl["cpu_ms"], "rps": sb["rps"] / fl["rps"]}
             print(
                 f"{name:<30} {sb['rps']:>17.0f} {sb['cpu_ms']:>7.2f} {sb['p99']:>7.1f} {fl['rps']:>12.0f}"
                 f" {fl['cpu_ms']:>7.2f} {fl['p99']:>7.1f} {sb['cpu_ms'] / fl['cpu_ms']:>6.2f}"
-                f" {sb['rps'] / fl['rps']:>8.2f} {sb['p99'] / fl['p99']:>6.2f}  {spread}"
+                f" {sb['rps'] / fl['rps']:>8.2f} {sb['p99'] / fl['p99']:>6.2f}  {spread_}"
                 + (f"  NON-2XX: {sb['non2xx']:.0f}; {fl['non2xx']:.0f}" if sb["non2xx"] or fl["non2xx"] else "")
             )
+        if counts:
+            print()
+            print_counts(counts, ratios)
         if PROFILE:
             for name, (path, options) in targets.items():
                 if "liveness" not in name:

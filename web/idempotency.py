@@ -30,11 +30,9 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, overload
 
 import flask
-from connexion.context import context
 
-from core.tenancy import Caller
 from models.idempotency import STALE_CLAIM_AFTER, Claim, IdempotencyRecord
-from web.context import session
+from web.context import caller, session
 from web.responses import Response
 
 log = logging.getLogger(__name__)
@@ -72,7 +70,8 @@ def idempotent(
         key = flask.request.headers.get(HEADER)
         if not key:
             return handler(*args, **kwargs)
-        scope = _caller_scope(per_person)
+        who = caller()
+        scope = who.person_idempotency_scope if per_person else who.idempotency_scope
         fingerprint = _fingerprint(flask.request)
         outcome = IdempotencyRecord.claim(session(), scope, key, fingerprint)
         if not isinstance(outcome, Claim):
@@ -108,15 +107,6 @@ def _give_up(claim: Claim) -> None:
         log.warning(
             "could not release an idempotency claim; it frees itself after %s", STALE_CLAIM_AFTER, exc_info=True
         )
-
-
-def _caller_scope(per_person: bool) -> str:
-    token_info = context.get("token_info")
-    if not token_info:
-        # Keys are per caller; an operation nobody signs in to has no caller to scope them to.
-        raise RuntimeError("@idempotent needs an operation with security (no token_info in the context)")
-    caller = Caller.of(token_info)
-    return caller.person_idempotency_scope if per_person else caller.idempotency_scope
 
 
 def _fingerprint(request: flask.Request) -> str:

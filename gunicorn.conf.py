@@ -29,7 +29,7 @@ worker_class = "web.gunicorn_worker.Worker"
 graceful_timeout = 30 + math.ceil(_settings.shutdown_drain_seconds)
 timeout = 60
 keepalive = 5
-accesslog = None  # the app writes its own access line (web.middleware.AccessLogMiddleware)
+accesslog = None  # the app writes its own access line (web.middleware.Edge)
 control_socket_disable = True  # unused; it would write a socket into $HOME (read-only in the container)
 
 

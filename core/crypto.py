@@ -3,7 +3,7 @@
 DATA_ENCRYPTION_KEYS holds Fernet keys (AES-128-CBC + HMAC-SHA256, timestamped, authenticated): the first
 encrypts, every one decrypts, so a key is rotated by putting a new one first and dropping the old one once
 `Cipher.rotate` has re-encrypted what it protected. Outside production, with none set, a key is generated
-once into VAR_DIR (like the JWT signing key in web.security), so stored tokens survive restarts.
+once into VAR_DIR (like the JWT signing keys in core/tokens.py), so stored tokens survive restarts.
 
 The same keys also yield purpose-bound keys (HKDF) for short-lived secrets such as the OAuth `state`.
 """

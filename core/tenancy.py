@@ -1,6 +1,6 @@
 """Who is calling, for which business: read from what web/security.py put in `token_info`.
 
-People authenticate with a bearer token (web.security.check_token), machines with an API key
+People authenticate with a bearer token (web.security.token_info), machines with an API key
 (web.security.api_key_info). Both yield the same shape, so handlers and models never care which:
 `business` (the tenant every query is scoped to), `scope`, and `sub` (a person) or `apiKey` (a key).
 """

@@ -1,10 +1,10 @@
 """Tracing with OpenTelemetry: off unless OTEL_EXPORTER_OTLP_ENDPOINT is set.
 
 When on, each web worker exports its spans over OTLP/HTTP (protobuf, batched): one server span per request,
-named by its operationId and child of the caller's W3C `traceparent` (web.middleware.TracingMiddleware);
+named by its operationId and child of the caller's W3C `traceparent` (web.middleware.Edge);
 a span per SQL statement (`_trace_statements`); and a client span per outgoing HTTP call, which
 passes `traceparent` on (connectors/http.py). Every log line written inside a span carries its `traceId`
-(core/logging.py). When off, nothing is recorded and no middleware is added.
+(core/logging.py). When off, nothing is recorded and no span is started.
 """
 
 from __future__ import annotations

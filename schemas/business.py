@@ -1,4 +1,5 @@
-"""API shape of a business and its people (components Business, Member, Invitation and their lists)."""
+"""API shape of a business and its people (components Business, CalendarStatus, Member, Invitation and their
+lists), and the writable settings' API fields mapped to Business attributes (`settings_of`)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ event loop, outside Flask; they find the app's services in the scope (web.contex
 
 A credential is checked in two halves, both on every request. Here, without the database: our token's
 signature and lifetime, or a key's shape and checksum; what fails is 401 at once. Then, in the request's own
-database session before its handler runs (web.context's `confirm_credentials`): does the token's session
+database session before its handler runs (web.context's `await_confirmation`): does the token's session
 still stand, is the key still valid, and do the person's role or the key's scopes grant the operation? So a
 revocation or a role change applies on the next request, and a request opens one session, not two (nor
 crosses to a thread and back for the check). Until that second half runs, the info Connexion holds is

@@ -2,7 +2,7 @@
 
 Connexion's default bridge (a2wsgi) runs Flask on a thread and crosses back to the event loop for every
 message: each body read and each response message is a `run_coroutine_threadsafe` and a wait. Here the
-request body is read on the loop first (BodyLimitMiddleware has already bounded it), Flask runs once on a
+request body is read on the loop first (web.middleware.Edge has already bounded it), Flask runs once on a
 thread, and its whole response comes back to be sent in one start and one body message. Flask's responses
 here are small JSON documents, so buffering them costs nothing. The one exception is a response made by
 `web.responses.streamed` (a voicemail's audio, relayed from Twilio): its body is sent chunk by chunk as the

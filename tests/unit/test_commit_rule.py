@@ -36,7 +36,7 @@ def test_the_check_finds_the_commits_it_forbids() -> None:
 def handler(session, db_session, client):
     session.commit()
     flask.g.db_session.close()
-    services().database.sessions().commit()
+    app_services().database.sessions().commit()
     client.close()  # not a session: an HTTP client
     with database.sessions.begin() as own:  # commits at the block's end: allowed
         own.add(thing)
@@ -44,7 +44,7 @@ def handler(session, db_session, client):
     assert [call for _, call in session_endings(source)] == [
         "session.commit()",
         "flask.g.db_session.close()",
-        "services().database.sessions().commit()",
+        "app_services().database.sessions().commit()",
     ]
     assert session_endings((ROOT / "web/context.py").read_text()), "the boundary's own commit is found"
 

@@ -230,7 +230,7 @@ PROBE = Contract.load(PROJECT_ROOT / "tests" / "integration" / "probe" / "openap
 
 @pytest.mark.parametrize("contract", [CONTRACT, PROBE], ids=["the spec", "the probe spec"])
 def test_a_deprecated_operation_names_when_it_was_deprecated_and_when_it_goes(contract: Contract) -> None:
-    """Its responses carry Deprecation and Sunset from these dates (web/middleware.py SecurityHeadersMiddleware)."""
+    """Its responses carry Deprecation and Sunset from these dates (web/middleware.py Edge)."""
     deprecated = [op for _, _, op in _operations(contract.document) if op.get("deprecated")]
 
     for op in deprecated:

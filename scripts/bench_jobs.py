@@ -1,9 +1,9 @@
 """Enqueue-to-start latency of background jobs: how long a committed job waits before a worker claims it.
 
-Run by `make bench-jobs` on a throwaway PostgreSQL (scripts/with-postgres). It starts `python worker.py` as
-`make run` does (mail written to files, as without MAIL_URL), lets it go idle, then commits one email job at
-a time with a pause between them (so each finds the worker idle, as a sign-up does), and reads when the
-worker finished each (`finished_at`, the worker's clock; same machine): an upper bound of when it
+Run by `make bench-scale` (after scripts/bench_scale.py) on a throwaway PostgreSQL (scripts/with-postgres). It
+starts `python worker.py` as `make run` does (mail written to files, as without MAIL_URL), lets it go idle, then
+commits one email job at a time with a pause between them (so each finds the worker idle, as a sign-up does),
+and reads when the worker finished each (`finished_at`, the worker's clock; same machine): an upper bound of when it
 started. Prints p50, p90, p99 and max.
 """
 

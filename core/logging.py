@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from core.config import Settings
 from core.tracing import current_trace_id
 
-# What the current request is, set by web.middleware.RequestIdMiddleware; web.wsgi_bridge copies the context into
+# What the current request is, set by web.middleware.Edge; web.wsgi_bridge copies the context into
 # handler threads, so logs, problem bodies and the audit log see them there too.
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 client_ip_var: ContextVar[str | None] = ContextVar("client_ip", default=None)

@@ -11,7 +11,8 @@ the credential check runs too (`await_confirmation`), committed at the request b
 when the handler succeeded and rolled back when it failed. A commit that fails raises, and the error
 registry answers with a problem (503 when the database is unavailable), never with the 2xx the handler
 meant to send. The only other commits are core.db's `outliving`, `commit_early` and `committed_before_answering`
-(Twilio's voice webhook); tests/unit/test_commit_rule.py checks that nothing else commits or closes a session.
+(Twilio's voice webhook and its fallback); tests/unit/test_commit_rule.py checks that nothing else commits or
+closes a session.
 """
 
 from __future__ import annotations

@@ -153,7 +153,12 @@ def wait_for(condition: Callable[[], bool], seconds: float) -> float:
 
 
 def test_a_noisy_neighbours_hanging_endpoint_delays_no_one_elses_webhook_or_reset_email(
-    client: TestClient, db: Session, endpoints: Callable[..., Endpoint], make_run_worker: Callable[[str], object]
+    # The worker first, so that it is stopped after the endpoints close (teardown runs in reverse): a worker
+    # stopped first would wait out its deliveries to the hanging one (WEBHOOK_TIMEOUT_SECONDS) before exiting.
+    client: TestClient,
+    db: Session,
+    make_run_worker: Callable[[str], object],
+    endpoints: Callable[..., Endpoint],
 ) -> None:
     inbox = Inbox()
     smtp = start_smtp(inbox)

@@ -61,6 +61,10 @@ class ConsoleFormatter(logging.Formatter):
 
 
 def configure_logging(settings: Settings) -> None:
+    # Every request writes a line (the access log): a record skips what no formatter here prints, the caller's
+    # file and line (a walk up the stack; logging's own documented switch) and the thread's and process's names.
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else ConsoleFormatter())

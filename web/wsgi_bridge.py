@@ -23,24 +23,30 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import flask
 from a2wsgi.wsgi import build_environ
+from connexion.apps.flask import FlaskOperation
+from connexion.decorators import FlaskDecorator
 from starlette.types import Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 STREAMED = "switchboard.streamed"  # set in the WSGI environ by web.responses.streamed
 
 
 class BufferedWSGIBridge:
-    def __init__(self, app: WSGIApp, *, threads: int) -> None:
+    def __init__(self, app: flask.Flask, *, threads: int) -> None:
         self.app = app
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
+        self.decorated = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # Connexion answers the lifespan itself; nothing else reaches Flask
             return
+        if not self.decorated:  # the first request: Connexion has registered every handler by now
+            decorate_once(self.app)
+            self.decorated = True
         body = bytearray()
         while True:
             message = await receive()
@@ -98,6 +104,30 @@ class BufferedWSGIBridge:
             log.warning("streamed response cut off: %s", type(error).__name__)
             return
         send({"type": "http.response.body", "body": b""})
+
+
+def decorate_once(app: flask.Flask) -> None:
+    """Connexion rebuilds a handler's decorator chain on every call: `FlaskOperation.fn` makes a new FlaskDecorator,
+    whose wrapper calls `decorate` (the handler's signature inspected, four wrappers made) and a new URI parser.
+    Each view is replaced by the same chain built once; the parser, made from the operation Connexion's context
+    holds, on the view's first request."""
+    for endpoint, view in list(app.view_functions.items()):
+        if isinstance(view, FlaskOperation):
+            app.view_functions[endpoint] = _decorated(view)
+
+
+def _decorated(operation: FlaskOperation) -> Callable[..., Any]:
+    decorator = FlaskDecorator(pythonic_params=operation.pythonic_params, jsonifier=operation.jsonifier)
+    handler = decorator.decorate(operation.__wrapped__)  # the handler (functools.update_wrapper)
+    parser: Any = None
+
+    @functools.wraps(operation.__wrapped__)
+    def view(*args: Any, **kwargs: Any) -> Any:
+        nonlocal parser
+        parser = parser or decorator.uri_parser
+        return handler(decorator.framework.get_request(uri_parser=parser))
+
+    return view
 
 
 def _send_from(loop: asyncio.AbstractEventLoop, send: Any, message: dict[str, Any]) -> None:

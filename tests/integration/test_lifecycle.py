@@ -25,7 +25,17 @@ from tests.live_server import GUNICORN, HEAD_TIMEOUT, get, gunicorn, wait_until
 
 @pytest.fixture
 def server(database_url: str, migrated: None, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """A gunicorn of the test's own, for a test that stops it."""
     with gunicorn(database_url, tmp_path / "server.log") as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def shared_server(
+    database_url: str, migrated: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """One gunicorn for the tests that leave it serving and close every connection they open."""
+    with gunicorn(database_url, tmp_path_factory.mktemp("lifecycle") / "server.log") as started:
         yield started
 
 
@@ -83,8 +93,8 @@ def test_invalid_configuration_stops_gunicorn_before_it_serves() -> None:
         assert variable in result.stderr
 
 
-def test_responses_do_not_name_the_server_software(server: tuple[subprocess.Popen[bytes], str]) -> None:
-    _, base = server
+def test_responses_do_not_name_the_server_software(shared_server: tuple[subprocess.Popen[bytes], str]) -> None:
+    _, base = shared_server
 
     with urllib.request.urlopen(f"{base}/health-check/liveness", timeout=10) as response:  # noqa: S310 - ours
         headers = response.headers
@@ -111,8 +121,8 @@ def _exchange(base: str, request: bytes, *, wait: float = 10) -> bytes:
     return received
 
 
-def test_a_request_head_over_16_kib_is_a_431_problem(server: tuple[subprocess.Popen[bytes], str]) -> None:
-    _, base = server
+def test_a_request_head_over_16_kib_is_a_431_problem(shared_server: tuple[subprocess.Popen[bytes], str]) -> None:
+    _, base = shared_server
     huge = b"GET /health-check/liveness HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1024 * 1024) + b"\r\n\r\n"
 
     answer = _exchange(base, huge)
@@ -124,9 +134,9 @@ def test_a_request_head_over_16_kib_is_a_431_problem(server: tuple[subprocess.Po
 
 
 def test_a_request_head_that_never_ends_is_a_408_and_the_connection_closes(
-    server: tuple[subprocess.Popen[bytes], str],
+    shared_server: tuple[subprocess.Popen[bytes], str],
 ) -> None:
-    _, base = server
+    _, base = shared_server
     started = time.monotonic()
 
     answer = _exchange(
@@ -138,8 +148,10 @@ def test_a_request_head_that_never_ends_is_a_408_and_the_connection_closes(
     assert b'"code": "request_timeout"' in answer
 
 
-def test_an_idle_connection_is_closed_after_the_head_timeout(server: tuple[subprocess.Popen[bytes], str]) -> None:
-    _, base = server
+def test_an_idle_connection_is_closed_after_the_head_timeout(
+    shared_server: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    _, base = shared_server
     started = time.monotonic()
 
     assert _exchange(base, b"", wait=HEAD_TIMEOUT + 10) == b""
@@ -147,9 +159,9 @@ def test_an_idle_connection_is_closed_after_the_head_timeout(server: tuple[subpr
 
 
 def test_a_kept_alive_connection_serves_requests_one_after_another(
-    server: tuple[subprocess.Popen[bytes], str],
+    shared_server: tuple[subprocess.Popen[bytes], str],
 ) -> None:
-    _, base = server
+    _, base = shared_server
     request = b"GET /health-check/liveness HTTP/1.1\r\nHost: x\r\n\r\n"
 
     answer = _exchange(base, request * 3, wait=HEAD_TIMEOUT + 10)  # pipelined; the server closes when idle
@@ -232,9 +244,9 @@ def test_sigterm_under_load_turns_readiness_503_first_and_fails_no_request(
 
 
 def test_a_request_with_more_than_100_header_fields_is_a_431_problem(
-    server: tuple[subprocess.Popen[bytes], str],
+    shared_server: tuple[subprocess.Popen[bytes], str],
 ) -> None:
-    _, base = server
+    _, base = shared_server
     fields = b"".join(b"X-Field-%d: v\r\n" % n for n in range(101))  # 1.6 KB: far under the size bound
 
     answer = _exchange(base, b"GET /health-check/liveness HTTP/1.1\r\nHost: x\r\n" + fields + b"\r\n")

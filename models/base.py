@@ -27,7 +27,7 @@ def utcnow() -> datetime:
 
 def assign(entity: Base, values: dict[str, tuple[str, Any]]) -> dict[str, list[Any]]:
     """Sets {name: (attribute, value)} on `entity`; returns what changed as {name: [old, new]}, the shape of the
-    audit log's `changes` (names are attributes for Business.apply, API fields for PhoneNumber.update)."""
+    audit log's `changes` (names are the model's attributes)."""
     changed: dict[str, list[Any]] = {}
     for field, (attribute, value) in values.items():
         if getattr(entity, attribute) != value:

@@ -120,16 +120,16 @@ class PhoneNumber(Base):
         return paginate(session, statement, order_by=cls.page_order(), limit=limit, cursor=cursor)
 
     def update(self, changes: dict[str, Any], business: Business) -> dict[str, Any]:
-        """Label, forwarding and status; returns the diff {field: [old, new]}. The number the enabled
+        """Label, forward_to and status (attributes); returns the diff {attribute: [old, new]}. The number the enabled
         receptionist answers on stays active (callers lock the business first)."""
         if changes.get("status") == NumberStatus.SUSPENDED and self._answers_for(business):
             raise self._in_use()
         wanted: dict[str, tuple[str, Any]] = {}
         if "label" in changes:
             wanted["label"] = ("label", changes["label"].strip())
-        if "forwardTo" in changes:
-            forward_to = changes["forwardTo"]
-            wanted["forwardTo"] = ("forward_to", to_e164(forward_to, "forwardTo") if forward_to else None)
+        if "forward_to" in changes:
+            forward_to = changes["forward_to"]
+            wanted["forward_to"] = ("forward_to", to_e164(forward_to, "forwardTo") if forward_to else None)
         if "status" in changes:
             wanted["status"] = ("status", NumberStatus(changes["status"]))
         return assign(self, wanted)

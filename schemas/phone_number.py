@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields
 
 from schemas.pagination import page_schema
@@ -17,6 +19,21 @@ class PhoneNumberSchema(Schema):
     status = fields.Function(lambda number: number.status.value)
     created_at = fields.AwareDateTime(data_key="createdAt", format="iso")
     updated_at = fields.AwareDateTime(data_key="updatedAt", format="iso")
+
+
+# updatePhoneNumber's fields and the PhoneNumber attributes they set.
+_UPDATABLE = {"label": "label", "forwardTo": "forward_to", "status": "status"}
+_FIELDS = {attribute: field for field, attribute in _UPDATABLE.items()}
+
+
+def changes_of(body: dict[str, Any]) -> dict[str, Any]:
+    """An updatePhoneNumber body, by PhoneNumber attribute."""
+    return {_UPDATABLE[field]: value for field, value in body.items()}
+
+
+def api_changes(diff: dict[str, Any]) -> dict[str, Any]:
+    """PhoneNumber.update's {attribute: [old, new]}, by API field (the audit log's `changes`)."""
+    return {_FIELDS[attribute]: change for attribute, change in diff.items()}
 
 
 phone_number_schema = PhoneNumberSchema()

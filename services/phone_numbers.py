@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from core.tenancy import Caller
 from models import Business, PhoneNumber
+from schemas.phone_number import api_changes, changes_of
 from services import audit
 
 
@@ -28,7 +29,7 @@ def add(
 
 def update(session: Session, caller: Caller, number_id: uuid.UUID, changes: dict[str, Any]) -> PhoneNumber:
     business, number = Business.with_number(session, caller.business, number_id)
-    diff = number.update(changes, business)
+    diff = api_changes(number.update(changes_of(changes), business))
     if diff:
         audit.record(session, "phone_number.updated", caller=caller, target=("phone_number", number.id), changes=diff)
         session.flush()

@@ -194,7 +194,9 @@ class Edge:
         peer = client[0] if client else None
         address = peer
         if self.trusted_proxies:
-            forwarded_for = headers.get(b"x-forwarded-for", b"").decode("latin-1")
+            # Every X-Forwarded-For line, in order (a proxy may add a line of its own rather than append to one).
+            hops = [value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"]
+            forwarded_for = ",".join(hops)
             address = client_address(peer, forwarded_for, self.trusted_proxies)
             proto = headers.get(b"x-forwarded-proto", b"").decode("latin-1").strip().lower()
             if proto in ("http", "https") and _is_trusted(peer, self.trusted_proxies):

@@ -4,8 +4,10 @@ on gunicorn started as the Procfile starts it, from a loopback peer that is not 
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -77,3 +79,26 @@ def test_a_trusted_proxy_names_the_client(
     assert recorded_addresses(db) == [(f"spoofed-{n}", f"203.0.113.{n}") for n in (7, 8, 9)]
     assert statuses == [401, 401, 401]  # three clients behind our proxy, a budget each
     assert scheme == "https"  # the proxy ended TLS: Swagger UI must call https
+
+
+def test_every_forwarded_for_line_is_read_as_one_list(
+    database_url: str, migrated: None, db: Session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy may add its own X-Forwarded-For line instead of appending to the one it received: the lines are one
+    list in order (RFC 9110 5.3), read from the right. The first line alone is the client's own claim; the last alone
+    here names only our proxy."""
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    settings = {"TRUSTED_PROXIES": "127.0.0.1"}
+    with gunicorn(database_url, tmp_path / "server.log", **settings) as (_, base):
+        connection = http.client.HTTPConnection(urllib.parse.urlsplit(base).netloc, timeout=10)
+        connection.putrequest("POST", "/api/v1/auth/login")
+        for line in ("198.51.100.1, 203.0.113.5", "127.0.0.1"):  # what the client sent, then another proxy of ours
+            connection.putheader("X-Forwarded-For", line)
+        for name, value in (("Content-Type", "application/json"), ("X-Request-ID", "two-lines")):
+            connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(WRONG_SIGN_IN)))
+        connection.endheaders(WRONG_SIGN_IN)
+        assert connection.getresponse().status == 401
+        connection.close()
+
+    assert recorded_addresses(db) == [("two-lines", "203.0.113.5")]

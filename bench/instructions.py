@@ -12,20 +12,24 @@ counts the instructions executed (Ir), whatever else the machine is doing:
   as gunicorn's sync worker calls it.
 
 Per endpoint: WARMUP requests, `gc.collect()`, then N counted requests, each checked for a 200 after the
-window. Scopes, environs, bodies and the receive/send callables are all built before the window, so only
-the server side is counted. The process runs under `valgrind --tool=callgrind --instr-atstart=no`: Python
-starts and the app loads without instrumentation (about 5x slower than native rather than 50-100x). Around
+window. Scopes, environs, bodies and the receive/send callables are all built before the window, so only the
+server side is counted. The process runs under `valgrind --tool=callgrind --instr-atstart=no`: Python starts
+and the app loads without instrumentation (still 10-20x slower than native: most of the wall time). Around
 each window a tiny C shim (SHIM_SOURCE, compiled with gcc into build/bench-instructions/ and loaded with
 ctypes) starts instrumentation and zeroes the counts, then dumps them with the endpoint's name and stops
-instrumentation again: one dump file per endpoint, whose `summary:` line divided by N is Ir/request. As
-the worker does (web/gunicorn_worker.py), the process runs `gc.collect()` and `gc.freeze()` once the app
-has loaded; PYTHONHASHSEED=0 fixes dict and set orders.
+instrumentation again: one dump file per endpoint, whose `totals:` line (the cost centres of every thread)
+divided by N is Ir/request. Its `summary:` line is the dumping thread's alone (and wraps below zero once the
+handler threads have counted). As the worker does (web/gunicorn_worker.py), the process runs `gc.collect()`
+and `gc.freeze()` once the app has loaded; PYTHONHASHSEED=0 fixes dict and set orders.
 
 Each run is a process of its own (BENCH_COUNT_RUNS of each stack, as many at once as there are CPUs: the
-counts do not depend on the load, only the wall time does); the spread of a figure is (max - min) / median
-of its runs. What is not counted: the kernel (system calls), and the HTTP server (uvicorn's parsing and
-writing, gunicorn's sync worker). So the ratio of the cheapest request, liveness, is larger here than
-wrk's CPU ratio, which includes both; on database-backed requests the two agree better.
+counts do not depend on the load, only the wall time does); the spread of a figure is (max - min) / median of
+its runs: within 0.1% for the single-threaded baseline, 0.2-1.6% for Switchboard, whose loop and handler
+threads interleave differently in each process, and so place objects differently (the interpreter's
+type-attribute cache, keyed by address, then misses more or less). What is not counted: the kernel (system
+calls), and the HTTP server (uvicorn's parsing and writing, gunicorn's sync worker). So the ratio of the
+cheapest request, liveness, is larger here than wrk's CPU ratio, which includes both; on database-backed
+requests the two agree better.
 
 The database is outside the count (another process): what is counted is the client side, the driver,
 the ORM and the app. One database-side effect is pinned: an API key's `last_used_at` is written at most
@@ -34,7 +38,10 @@ falls inside a window.
 
 Usage (scripts/bench.py does this; DATABASE_URL and the bench's settings in the environment):
     python bench/instructions.py STACK REQUESTS.json N WARMUP    # one process; run it under callgrind
-`count()` runs them and returns the figures; `profile()` samples one endpoint's Python frames with py-spy.
+`count()` runs them and returns the figures. callgrind sees the interpreter, not Python functions; for those,
+run the same driver natively under a sampler, e.g. (a file with one request, many of them):
+    py-spy record --gil --function --format raw -o getplan.txt -- python bench/instructions.py switchboard \
+        getplan.json 8000 200
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 Run with `make bench` (which provides a throwaway PostgreSQL). Two measures, printed side by side:
 - **Instructions per request** (bench/instructions.py): each endpoint served in-process under valgrind's
   callgrind, Switchboard's ASGI app and the baseline's WSGI app, BENCH_COUNT_RUNS runs (default 3) of
-  BENCH_COUNT_REQUESTS counted requests per endpoint (default 30), each run a process of its own. Runs
-  agree within 1%: the figure to judge a code change by. `BENCH_COUNT=only make bench` runs these alone
-  (no wrk; 4-8 minutes on this shared 2-CPU machine, mostly loading the apps under valgrind;
-  BENCH_COUNT_RUNS=1 takes a third of that). The HTTP server and the kernel are not counted (see
+  BENCH_COUNT_REQUESTS counted requests per endpoint (default 30), each run a process of its own. Runs agree
+  within 1-2% (the baseline's within 0.1%): the figure to judge a code change by. `BENCH_COUNT=only make
+  bench` runs these alone (no wrk; 4-8 minutes on this shared 2-CPU machine, mostly loading the apps under
+  valgrind; BENCH_COUNT_RUNS=1 takes a third of that). The HTTP server and the kernel are not counted (see
   bench/instructions.py), so these ratios run higher than wrk's, most on liveness.
 - **wrk** (BENCH_COUNT=0 runs it alone): both stacks at once on the same database with 2 gunicorn workers
   each: Switchboard as production starts it (uvicorn workers, APP_ENV=production), the baseline

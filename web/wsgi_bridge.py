@@ -32,6 +32,7 @@ from starlette.types import Receive, Scope, Send
 log = logging.getLogger(__name__)
 
 _Response = tuple[int, list[tuple[bytes, bytes]], bytes]
+_Work = Callable[[], _Response | None]
 STREAMED = "switchboard.streamed"  # set in the WSGI environ by web.responses.streamed
 
 
@@ -58,14 +59,31 @@ class BufferedWSGIBridge:
         environ = build_environ(scope, io.BytesIO(body))  # type: ignore[arg-type]  # any file object reads
         context = contextvars.copy_context()  # the request id and Connexion's context, in the thread
         loop = asyncio.get_running_loop()
-        buffered = await loop.run_in_executor(
-            self.executor, functools.partial(context.run, self._run, environ, functools.partial(_send_from, loop, send))
-        )
+        work = functools.partial(context.run, self._run, environ, functools.partial(_send_from, loop, send))
+        buffered = await self._on_thread(loop, work)
         if buffered is None:  # streamed, and sent
             return
         status, headers, content = buffered
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
+
+    async def _on_thread(
+        self, loop: asyncio.AbstractEventLoop, work: Callable[[], _Response | None]
+    ) -> _Response | None:
+        """`work()` on a handler thread, its outcome handed back to the loop in one `call_soon_threadsafe`
+        (`run_in_executor` chains a concurrent and an asyncio future through several callbacks)."""
+        future: asyncio.Future[_Response | None] = loop.create_future()
+
+        def run() -> None:
+            try:
+                outcome = work()
+            except BaseException as error:  # re-raised on the loop, in the request's task
+                loop.call_soon_threadsafe(_settle, future, None, error)
+            else:
+                loop.call_soon_threadsafe(_settle, future, outcome, None)
+
+        self.executor.submit(run)
+        return await future
 
     def _run(self, environ: Any, send: Callable[[dict[str, Any]], None]) -> _Response | None:
         started: list[Any] = []
@@ -104,6 +122,15 @@ class BufferedWSGIBridge:
             log.warning("streamed response cut off: %s", type(error).__name__)
             return
         send({"type": "http.response.body", "body": b""})
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any, error: BaseException | None) -> None:
+    if future.done():  # the request's task was cancelled meanwhile
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(outcome)
 
 
 def decorate_once(app: flask.Flask) -> None:

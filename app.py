@@ -11,6 +11,7 @@ from connexion import FlaskApp
 from connexion.jsonifier import Jsonifier
 from connexion.middleware import ConnexionMiddleware, MiddlewarePosition
 from connexion.middleware.routing import RoutingMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 
@@ -23,11 +24,14 @@ from core.tracing import configure_tracing
 from web import metrics
 from web.context import AppServices, attach, scope_state
 from web.errors import register_error_handlers
-from web.middleware import AfterSecurity, Edge, ReferenceDocs, Routing
+from web.middleware import AfterSecurity, Edge, ReferenceDocs, Routing, SwaggerUI
 from web.rate_limits import RateLimits
 from web.spec import DOCS_PATH, Contract
 from web.validation import VALIDATORS
 from web.wsgi_bridge import BufferedWSGIBridge
+
+# Connexion's layers that ours replace (web/middleware.py): its router, and Swagger UI asked for every path.
+OURS: dict[type, type] = {RoutingMiddleware: Routing, SwaggerUIMiddleware: SwaggerUI}
 
 
 def create_app(settings: Settings | None = None, contract: Contract | None = None) -> FlaskApp:
@@ -48,7 +52,7 @@ def create_app(settings: Settings | None = None, contract: Contract | None = Non
 
     app = FlaskApp(
         __name__,
-        middlewares=[Routing if m is RoutingMiddleware else m for m in ConnexionMiddleware.default_middlewares],
+        middlewares=[OURS.get(m, m) for m in ConnexionMiddleware.default_middlewares],
         lifespan=lifespan,
         resolver=Resolver(function_resolver=contract.resolve_handler),
         jsonifier=Jsonifier(json, separators=(",", ":")),  # Connexion's default indents every response

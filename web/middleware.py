@@ -13,7 +13,7 @@ What every request meets, in this order:
   6. 413 for a body over MAX_BODY_BYTES and 415 for a body without a Content-Type, before anything reads it;
   7. the documents: the public contract (JSON and YAML) and the API reference;
   8. 405 with the spec's Allow for a method the spec does not declare on a path it has.
-Connexion: its error handling and Swagger UI.
+Connexion: its error handling, then Swagger UI (`SwaggerUI`: asked only for paths under `/ui`).
 `Routing`, in place of Connexion's router: the operation and path parameters of the route step 8 found.
 Connexion: the credential check (web/security.py).
 `AfterSecurity`, between Connexion's credential check and its validation:
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from connexion.middleware.abstract import SpecMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from opentelemetry import propagate
 from opentelemetry.trace import Span, SpanKind, StatusCode
 from starlette.datastructures import Headers
@@ -358,6 +359,17 @@ def _describe(span: Span, scope: Scope, operation: str | None, status: int) -> N
     )
     if status >= 500:
         span.set_status(StatusCode.ERROR)
+
+
+class SwaggerUI(SwaggerUIMiddleware):
+    """Connexion's Swagger UI, asked only for paths it could serve (they all lie under a `/ui` path: app.py serves
+    the documents itself); its router would otherwise try each of its routes on every request."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "/ui" not in scope["path"]:
+            await self.app(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 class Routing(SpecMiddleware):

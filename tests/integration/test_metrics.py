@@ -29,7 +29,8 @@ from core.config import PROJECT_ROOT, Settings
 from models import Job
 from services.mail import SEND_EMAIL
 from tests.conftest import database_of
-from tests.live_server import GUNICORN, free_port, get, wait_until
+from tests.helpers import free_port
+from tests.live_server import GUNICORN, get, wait_until
 
 TOKEN = "scrape-me-0123456789"
 

@@ -26,8 +26,8 @@ from core.config import Settings
 from models.api_key import SECRET_MARKER, _checksum, is_well_formed
 from tests.conftest import database_of
 from tests.factories import make_business, make_user
-from tests.live_server import free_port, gunicorn, wait_until
-from tests.sign_in import auth_headers
+from tests.helpers import auth_headers, free_port
+from tests.live_server import gunicorn, wait_until
 from web.middleware import client_address
 from web.rate_limits import RETRY_SECONDS
 from web.spec import Contract

@@ -169,8 +169,9 @@ def test_a_response_is_stored_only_by_the_claim_that_owns_the_key(db: Session) -
 # Calls
 
 
-def test_the_first_transcription_report_wins(db: Session) -> None:
-    call = Call.simulate(
+def a_voicemail(db: Session) -> Call:
+    """A 30-second voicemail, as the call simulator records one."""
+    return Call.simulate(
         db,
         make_business(db).id,
         caller="+14155550123",
@@ -182,6 +183,10 @@ def test_the_first_transcription_report_wins(db: Session) -> None:
         leaves_voicemail=True,
         duration_seconds=30,
     )
+
+
+def test_the_first_transcription_report_wins(db: Session) -> None:
+    call = a_voicemail(db)
 
     assert call.transcribed("  Please call me back.  ", "completed") is True
     assert call.transcribed("Something else entirely", "completed") is False
@@ -191,18 +196,7 @@ def test_the_first_transcription_report_wins(db: Session) -> None:
 
 
 def test_a_failed_transcription_keeps_no_text(db: Session) -> None:
-    call = Call.simulate(
-        db,
-        make_business(db).id,
-        caller="+14155550123",
-        to="+14155550199",
-        route=Route.VOICEMAIL,
-        screened=False,
-        at=datetime(2026, 12, 7, 10, tzinfo=UTC),
-        answered=False,
-        leaves_voicemail=True,
-        duration_seconds=30,
-    )
+    call = a_voicemail(db)
 
     assert call.transcribed("garbled", "failed") is True
     assert call.transcript is None

@@ -1,4 +1,5 @@
-"""The web layer's own ASGI middleware: one layer outside Connexion and one inside it. app.py installs them.
+"""The web layer's own ASGI middleware: one layer outside Connexion (`Edge`) and three in its stack (`AfterSecurity`,
+and `SwaggerUI` and `Routing` in place of Connexion's own). app.py installs them.
 
 What every request meets, in this order:
 
@@ -388,9 +389,9 @@ class Routing(SpecMiddleware):
             route: Route | None = scope.get(_ROUTE)
             operation = route.operations.get(scope["method"]) if route else None
             routing: dict[str, str | None] = {"api_base_path": None, "operation_id": None}
-            if operation is not None:
+            if route is not None and operation is not None:
                 routing = {"api_base_path": operation.base_path, "operation_id": operation.operation_id}
-                scope["path_params"] = dict(route.params)  # type: ignore[union-attr]
+                scope["path_params"] = dict(route.params)
             scope.setdefault("extensions", {})["connexion_routing"] = routing
         await self.app(scope, receive, send)
 

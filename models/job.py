@@ -189,7 +189,8 @@ class Job(Base):
             .returning(cls),
             execution_options={"synchronize_session": False},
         )
-        return list(claimed)
+        turn = {job_id: position for position, job_id in enumerate(chosen)}
+        return sorted(claimed, key=lambda job: turn[job.id])  # RETURNING follows the scan, not the choice
 
     @classmethod
     def _release_abandoned(cls, session: Session, *, kind: str, now: datetime, visibility_timeout: timedelta) -> None:

@@ -289,11 +289,6 @@ class Contract:
                 params = params or dict(zip(names, match.groups(), strict=True))
         return Route(frozenset(operations), operations, params)
 
-    def allowed_methods(self, path: str) -> frozenset[str] | None:
-        """The methods the spec declares for a concrete request path, or None if no path matches (`route`)."""
-        route = self.route(path)
-        return route.allowed if route else None
-
     @cached_property
     def person_scopes(self) -> dict[str, frozenset[str]]:
         """operationId -> the scopes its `userToken` requirement lists: what an API key needs there too."""

@@ -93,13 +93,31 @@ def test_the_probes_are_served_at_the_root_and_the_rest_under_the_base_path() ->
     assert all("servers" not in item for item in apis[""]["paths"].values())
 
 
-def test_allowed_methods_match_concrete_paths() -> None:
-    assert CONTRACT.allowed_methods("/api/v1/plans/3b0e7f7c-5b8a-4c0e-9a51-0c7e7d3b9f21") == {"GET"}
-    assert CONTRACT.allowed_methods("/health-check/liveness") == {"GET"}
-    assert CONTRACT.allowed_methods("/api/v1/plans/a/b") is None
-    assert CONTRACT.allowed_methods("/api/v1/health-check/liveness") is None
-    assert CONTRACT.allowed_methods("/api/v1/admin/jobs/cleanup") == {"POST"}  # the concrete path wins
-    assert CONTRACT.allowed_methods("/api/v1/admin/jobs/3b0e7f7c-5b8a-4c0e-9a51-0c7e7d3b9f21") == {"GET", "DELETE"}
+def allowed(path: str) -> frozenset[str] | None:
+    route = CONTRACT.route(path)
+    return route.allowed if route else None
+
+
+def test_routes_match_concrete_paths() -> None:
+    assert allowed("/api/v1/plans/3b0e7f7c-5b8a-4c0e-9a51-0c7e7d3b9f21") == {"GET"}
+    assert allowed("/health-check/liveness") == {"GET"}
+    assert allowed("/api/v1/plans/a/b") is None
+    assert allowed("/api/v1/health-check/liveness") is None
+    assert allowed("/api/v1/admin/jobs/cleanup") == {"POST"}  # the concrete path wins
+    assert allowed("/api/v1/admin/jobs/3b0e7f7c-5b8a-4c0e-9a51-0c7e7d3b9f21") == {"GET", "DELETE"}
+
+
+def test_a_route_names_its_operations_their_api_and_the_path_parameters() -> None:
+    route = CONTRACT.route("/api/v1/admin/jobs/3b0e7f7c-5b8a-4c0e-9a51-0c7e7d3b9f21")
+
+    assert route is not None
+    operations = {method: op.operation_id for method, op in route.operations.items()}
+    assert operations == {"GET": "getJob", "DELETE": "deleteJob"}
+    assert {op.base_path for op in route.operations.values()} == {"/api/v1"}
+    assert route.params == {"jobId": "3b0e7f7c-5b8a-4c0e-9a51-0c7e7d3b9f21"}
+    liveness = CONTRACT.route("/health-check/liveness")
+    assert liveness is not None
+    assert (liveness.operations["GET"].base_path, liveness.params) == ("", {})  # served at the root
 
 
 def test_handler_names_follow_the_tag_and_operation_id() -> None:
